@@ -1,0 +1,28 @@
+"""Agent registry: name -> class, with a one-line description for `rlkit list`."""
+
+from __future__ import annotations
+
+import importlib
+
+from rlkit.errors import UserError, did_you_mean
+
+# name -> ("module:Class", one-line description)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "eps_greedy": ("agents.bandits:EpsGreedy",
+                   "epsilon-greedy bandit: sample-average or constant step size, optimistic initial values"),
+    "ucb": ("agents.bandits:UCB", "upper-confidence-bound bandit action selection (Sutton & Barto 2.7)"),
+    "gradient_bandit": ("agents.bandits:GradientBandit",
+                        "softmax preferences by stochastic gradient ascent, with or without baseline (S&B 2.8)"),
+    "q_learning": ("agents.td:QLearning", "tabular Q-learning, off-policy TD control (S&B 6.5)"),
+    "sarsa": ("agents.td:Sarsa", "tabular SARSA, on-policy TD control (S&B 6.4)"),
+    "expected_sarsa": ("agents.td:ExpectedSarsa", "tabular Expected SARSA (S&B 6.6)"),
+}
+
+
+def get(name: str) -> type:
+    """The agent class registered as `name`; a UserError with a 'did you mean' otherwise."""
+    if name not in REGISTRY:
+        raise UserError(f"unknown agent '{name}'{did_you_mean(name, REGISTRY)}; "
+                        f"available: {', '.join(REGISTRY)} (rlkit list)")
+    module, attr = REGISTRY[name][0].split(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,7 @@
+"""`python -m rlkit` is the same as the `rlkit` console script."""
+
+import sys
+
+from rlkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,179 @@
+"""Checkpoints: the whole training state as tensors and plain data, written atomically, verified on load.
+
+Layout in `<run>/checkpoints/`: `step_<N>.pt` files (torch.save of a dict; numpy arrays become tensors)
+and `latest.json` naming the newest file with its SHA-256. A file is written to a temp name, fsynced
+and renamed; `latest.json` is replaced the same way afterwards, so a crash at any point leaves the
+previous checkpoint intact. Loading uses `torch.load(weights_only=True)`: no pickled objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.errors import UserError
+
+FORMAT = 1
+
+
+def to_tensors(obj: Any) -> Any:
+    """numpy arrays -> torch tensors (recursively), so the state is loadable with weights_only=True."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_tensors(v) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file in the same folder + fsync + rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+class Checkpointer:
+    """Saves and finds checkpoints of one run, and turns SIGINT/SIGTERM into a clean stop request."""
+
+    def __init__(self, folder: Path, every: int, keep: int = 3):
+        self.folder = Path(folder)
+        self.every = every
+        self.keep = keep
+        self.last_saved_step: int | None = None
+        self.stop_signal: int | None = None
+        self._old_handlers: dict[int, Any] = {}
+        # name -> callable returning extra state saved beside the agent's (logger counters, global RNGs)
+        self.extras: dict[str, Callable[[], Any]] = {}
+
+    # -- saving -----------------------------------------------------------------------------------
+    def due(self, step: int) -> bool:
+        """True when `every` steps have passed since the last save (or a stop was requested)."""
+        if self.stop_requested:
+            return True
+        last = self.last_saved_step or 0
+        return step - last >= self.every
+
+    def save(self, step: int, agent_state: dict[str, Any]) -> Path:
+        """Write the agent's state (plus `extras`) as step_<step>.pt, point latest.json at it, keep the newest few."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        state = {"agent": agent_state, **{k: fn() for k, fn in self.extras.items()}}
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, "step": int(step), "state": to_tensors(state)}, buf)
+        data = buf.getvalue()
+        name = f"step_{int(step):012d}.pt"
+        atomic_write_bytes(self.folder / name, data)
+        digest = hashlib.sha256(data).hexdigest()
+        hashes = self._hashes()
+        hashes[name] = digest
+        kept = sorted(hashes)[-self.keep :]
+        latest = {"file": name, "step": int(step), "sha256": digest, "bytes": len(data),
+                  "all": {n: hashes[n] for n in kept}}
+        atomic_write_text(self.folder / "latest.json", json.dumps(latest, indent=1) + "\n")
+        self.last_saved_step = int(step)
+        for old in self.folder.glob("step_*.pt"):
+            if old.name not in kept:
+                old.unlink()
+        return self.folder / name
+
+    def _hashes(self) -> dict[str, str]:
+        try:
+            return dict(json.loads((self.folder / "latest.json").read_text()).get("all", {}))
+        except (OSError, json.JSONDecodeError, AttributeError):
+            return {}
+
+    # -- loading ----------------------------------------------------------------------------------
+    def latest(self) -> dict[str, Any]:
+        """The latest.json record; UserError if the run has no checkpoint."""
+        pointer = self.folder / "latest.json"
+        if not pointer.exists():
+            raise UserError(f"no checkpoint in {self.folder}: the run never saved one; train it again")
+        try:
+            return json.loads(pointer.read_text())
+        except (json.JSONDecodeError, OSError) as e:
+            raise UserError(f"{pointer} is corrupt ({e}); restore it, or delete the run's checkpoints") from None
+
+    def load(self, which: str | int = "last") -> tuple[int, dict[str, Any]]:
+        """(step, state) of the latest checkpoint (or of step `which`), verified against its SHA-256."""
+        if which == "last":
+            rec = self.latest()
+            path, digest = self.folder / rec["file"], rec.get("sha256")
+        else:
+            path = self.folder / f"step_{int(which):012d}.pt"
+            digest = self._hashes().get(path.name)
+            if not path.exists():
+                have = ", ".join(str(int(p.stem[5:])) for p in sorted(self.folder.glob("step_*.pt")))
+                raise UserError(f"no checkpoint at step {which} in {self.folder}; saved steps: {have or 'none'}")
+        return load_file(path, digest)
+
+    # -- signals ----------------------------------------------------------------------------------
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_signal is not None
+
+    def install_signal_handlers(self) -> None:
+        """First SIGINT/SIGTERM asks the loop to checkpoint and stop; a second SIGINT aborts at once."""
+
+        def handler(signum, frame):
+            if self.stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stop_signal = signum
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[sig] = signal.signal(sig, handler)
+
+    def restore_signal_handlers(self) -> None:
+        for sig, old in self._old_handlers.items():
+            signal.signal(sig, old)
+        self._old_handlers.clear()
+
+
+def load_file(path: Path, sha256: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Load one checkpoint file with weights_only=True; truncation, tampering or foreign files are UserErrors."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(
+            f"checkpoint {path} does not match the SHA-256 in latest.json (truncated or modified); "
+            "restore it, or delete it and latest.json to start from an older one"
+        )
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; the error below says it all
+            warnings.simplefilter("ignore")
+            blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {path} is corrupt or not an rlkit checkpoint ({first[:160]})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or "state" not in blob:
+        raise UserError(f"checkpoint {path} is not an rlkit checkpoint of format {FORMAT}")
+    return int(blob["step"]), blob["state"]

@@ -1,0 +1,234 @@
+"""`rlkit` command line: parse words, dispatch, map errors to exit codes (0 ok, 2 user error, 1 bug).
+
+    rlkit train agent=q_learning env=rooms [key=value ...]
+    rlkit eval runs/<id> [episodes=20] [deterministic=true] [seed=N] [checkpoint=last|<step>]
+    rlkit plot runs/<id> [runs/<id2> ...] [out=curves.png] [window=N]
+    rlkit resume runs/<id> [total_steps=N]
+    rlkit list [AGENT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from rlkit.errors import UserError
+
+EPILOG_TRAIN = """\
+words are key=value overrides in Hydra's style:
+  agent=NAME            an agent (rlkit list)
+  env=NAME              an alias (rooms, bandit, cartpole, ...), a gymnasium id (Acrobot-v1),
+                        module:Class or path/to/file.py:Class
+  env.<kw>=VALUE        a keyword argument for the env's constructor (env.goal=terminal)
+  runs.dir=PATH         where run folders go (default: runs)
+  <key>=VALUE           any key of the agent's config (rlkit list AGENT shows them), dotted for
+                        nested ones (epsilon.start=1.0); values: 3, 1e-4, true, null, [64,64], 'text'
+The config is the agent's defaults <- the preset for (agent, env) <- these overrides.
+The last line printed is the run folder. Ctrl-C saves a checkpoint; continue with rlkit resume.
+
+examples:
+  rlkit train agent=q_learning env=rooms
+  rlkit train agent=sarsa env=cliffwalking total_episodes=500 seed=3
+  rlkit train agent=eps_greedy env=bandit epsilon=0.01
+  rlkit train agent=q_learning env=rooms --help     (the agent's keys)
+"""
+
+EPILOG_EVAL = """\
+words:
+  episodes=N            episodes to play (default: the run's eval_episodes)
+  deterministic=BOOL    greedy policy (default true)
+  seed=N                first episode seed (default: the run's seed + 10000, as the final eval in train)
+  checkpoint=last|STEP  which checkpoint to load (default last)
+Prints mean +/- std and min/max of the raw return and the episode length; writes <run>/eval.json.
+"""
+
+EPILOG_PLOT = """\
+words:
+  out=PATH              the PNG to write (default: <run>/curves.png for one run, runs/compare-<time>.png)
+  window=N              moving-average window in rows (default: rows/50)
+"""
+
+EPILOG_RESUME = """\
+Continues from the run's last checkpoint with the same step counter, curve and RNG states.
+words: total_steps=N (to extend a finished run), total_episodes, checkpoint_every, progress,
+       tensorboard, eval_episodes.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rlkit", description="rlkit: train, evaluate and compare RL agents on gymnasium envs.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="run `rlkit <command> --help` for a command's words.")
+    sub = p.add_subparsers(dest="cmd", metavar="<command>", parser_class=_Parser)
+    raw = argparse.RawDescriptionHelpFormatter
+    t = sub.add_parser("train", help="train an agent; writes a run folder", epilog=EPILOG_TRAIN, formatter_class=raw)
+    t.add_argument("words", nargs="*", metavar="key=value")
+    e = sub.add_parser("eval", help="replay a run's saved policy; writes eval.json", epilog=EPILOG_EVAL,
+                       formatter_class=raw)
+    e.add_argument("run", help="a run folder, e.g. runs/q_learning-rooms-20260101-120000-s0")
+    e.add_argument("words", nargs="*", metavar="key=value")
+    pl = sub.add_parser("plot", help="PNG of learning curves of one or more runs", epilog=EPILOG_PLOT,
+                        formatter_class=raw)
+    pl.add_argument("runs", nargs="+", metavar="run-or-key=value")
+    r = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint", epilog=EPILOG_RESUME,
+                       formatter_class=raw)
+    r.add_argument("run")
+    r.add_argument("words", nargs="*", metavar="key=value")
+    li = sub.add_parser("list", help="agents, env aliases and nets (or one agent's config keys)")
+    li.add_argument("agent", nargs="?", help="show this agent's keys, defaults and presets")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if len(argv) >= 2 and argv[0] == "train" and any(a in ("-h", "--help") for a in argv):
+            agent = next((w.split("=", 1)[1] for w in argv if w.startswith("agent=")), None)
+            if agent:
+                return cmd_list(agent)
+        args = _parser().parse_args(argv)
+        if args.cmd is None:
+            _parser().print_help()
+            return 0
+        return COMMANDS[args.cmd](args)
+    except UserError as e:
+        print(f"rlkit: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("rlkit: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except SystemExit as e:  # argparse --help
+        return int(e.code or 0)
+    except Exception:
+        traceback.print_exc()
+        print("rlkit: internal error (a bug in rlkit: please report it with the traceback above)", file=sys.stderr)
+        return 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rlkit.overrides import parse_words
+    from rlkit.runs import resolve_spec
+    from rlkit.train import train
+
+    spec = resolve_spec(parse_words(args.words), args.words)
+    return train(spec)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from rlkit.overrides import parse_words
+    from rlkit.train import resume
+
+    return resume(Path(args.run), parse_words(args.words))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rlkit.config import NonNegInt, PositiveInt, coerce
+    from rlkit.overrides import parse_words
+    from rlkit.train import evaluate_run
+
+    words = parse_words(args.words)
+    allowed = {"episodes": PositiveInt | None, "deterministic": bool, "seed": NonNegInt | None,
+               "checkpoint": str}
+    for k in words:
+        if k not in allowed:
+            from rlkit.errors import did_you_mean
+
+            raise UserError(f"unknown key '{k}' for eval{did_you_mean(k, allowed)}; valid keys: {', '.join(allowed)}")
+    opts = {k: coerce(v, allowed[k], k) for k, v in words.items()}
+    ckpt = opts.get("checkpoint", "last")
+    if ckpt != "last":
+        try:
+            ckpt = int(ckpt)
+        except ValueError:
+            raise UserError(f"checkpoint={ckpt}: use checkpoint=last or checkpoint=<step>") from None
+    stats = evaluate_run(Path(args.run), opts.get("episodes"), opts.get("deterministic", True), opts.get("seed"),
+                         ckpt)
+    print(f"{args.run} (checkpoint at step {stats['checkpoint_step']}, "
+          f"{'greedy' if opts.get('deterministic', True) else 'stochastic'} policy, seed {stats['seed']})")
+    print(f"return (raw): {stats['return_mean']:.3f} +/- {stats['return_std']:.3f}  "
+          f"min {stats['return_min']:.3f}  max {stats['return_max']:.3f}  over {stats['episodes']} episodes")
+    print(f"episode length: {stats['length_mean']:.1f} mean")
+    for k, v in stats.items():
+        if k not in ("run", "checkpoint_step", "episodes", "returns", "seed", "deterministic", "cut_episodes") \
+                and not k.startswith(("return_", "length_")):
+            print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
+    if stats.get("cut_episodes"):
+        print(f"note: {stats['cut_episodes']} episode(s) were cut at the eval step cap (the policy loops)")
+    print(f"wrote {Path(args.run) / 'eval.json'}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from rlkit.config import PositiveInt, coerce
+    from rlkit.overrides import parse_word
+    from rlkit.plotting import plot_runs
+
+    runs, opts = [], {}
+    for w in args.runs:
+        if "=" in w and not Path(w).exists():
+            k, v = parse_word(w)
+            if k not in ("out", "window"):
+                raise UserError(f"unknown key '{k}' for plot; valid keys: out, window")
+            opts[k] = v
+        else:
+            runs.append(Path(w))
+    if not runs:
+        raise UserError("plot needs at least one run folder, e.g. rlkit plot runs/<id>")
+    for r in runs:
+        if not r.is_dir():
+            raise UserError(f"no run folder {r}")
+    window = coerce(opts["window"], PositiveInt, "window") if "window" in opts else None
+    if "out" in opts:
+        out = Path(str(opts["out"]))
+    elif len(runs) == 1:
+        out = runs[0] / "curves.png"
+    else:
+        out = runs[0].parent / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.png"
+    path = plot_runs(runs, out, window)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_list(args_or_agent) -> int:
+    import agents
+    import envs
+    import nets
+
+    agent = args_or_agent if isinstance(args_or_agent, str) else args_or_agent.agent
+    if agent:
+        from rlkit.config import describe_keys, load_presets
+
+        cls = agents.get(agent)
+        print(f"{agent}: {agents.REGISTRY[agent][1]}")
+        print(f"keys (rlkit train agent={agent} env=... key=value):")
+        rows = describe_keys(cls.Config)
+        w = max(len(r[0]) for r in rows)
+        for key, tp, default, doc in rows:
+            print(f"  {key:<{w}}  {default:<10} {tp:<22} {doc}")
+        presets = load_presets(agent)
+        if presets:
+            print("presets:")
+            for env_key, p in presets.items():
+                print(f"  env={env_key:<14} {p.source}")
+        return 0
+    print("agents:")
+    for name, (_, desc) in agents.REGISTRY.items():
+        print(f"  {name:<16} {desc}")
+    print("envs (aliases; any gymnasium id, module:Class or path/to/file.py:Class also works):")
+    for name, (gym_id, desc) in envs.ALIASES.items():
+        print(f"  {name:<16} {desc} [{gym_id}]")
+    print("nets (function approximators, nets.build(spec, observation_space, output_dim)):")
+    for name, (_, desc) in nets.REGISTRY.items():
+        print(f"  {name:<16} {desc}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "resume": cmd_resume, "list": cmd_list}

@@ -1,0 +1,160 @@
+"""The runner behind `rlkit train`, `rlkit resume` and `rlkit eval`: build, learn, checkpoint, evaluate.
+
+Everything a user can get wrong is checked before the run folder is created, so a mistake leaves
+nothing half-written. SIGINT/SIGTERM during learning write a final checkpoint and exit cleanly.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import agents
+from rlkit.checkpoint import Checkpointer
+from rlkit.errors import UserError
+from rlkit.evaluation import EVAL_SEED_OFFSET
+from rlkit.logger import Logger
+from rlkit.runs import RunSpec, create_run_dir, load_spec, with_config, write_json
+from rlkit.seeding import global_rng_state, seed_everything, set_global_rng_state
+
+EXIT_INTERRUPTED = 130  # what shells report for a run stopped by Ctrl-C; the run is saved and resumable
+RESUME_KEYS = ("total_steps", "total_episodes", "checkpoint_every", "progress", "tensorboard", "eval_episodes")
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def build(spec: RunSpec) -> tuple[Any, Any]:
+    """(agent, env) for a spec; raises UserError for an env/agent mismatch."""
+    cls = agents.get(spec.agent)
+    torch.set_num_threads(spec.config.threads)
+    seed_everything(spec.config.seed)
+    env = cls.make_env(spec.env_ref, spec.config)
+    return cls(spec.config, env), env
+
+
+def train(spec: RunSpec) -> int:
+    """`rlkit train`: a new run folder, learning, final checkpoint, evaluation, summary. Returns an exit code."""
+    agent, env = build(spec)  # any user mistake surfaces here, before a folder exists
+    run_dir = create_run_dir(spec)
+    say(f"run {run_dir}  (agent {spec.agent}, env {spec.env}, seed {spec.config.seed}, "
+        f"torch threads {spec.config.threads})")
+    if spec.preset:
+        say(f"preset {spec.preset}")
+    return _learn_and_finish(spec, run_dir, agent, env, resumed_from=None)
+
+
+def resume(run_dir: Path, overrides: dict[str, Any]) -> int:
+    """`rlkit resume`: rebuild from config.yaml, load the last checkpoint, continue with the same counters."""
+    run_dir = Path(run_dir)
+    spec = load_spec(run_dir)
+    bad = [k for k in overrides if k not in RESUME_KEYS]
+    if bad:
+        raise UserError(f"resume can change only {', '.join(RESUME_KEYS)}; not {', '.join(bad)} "
+                        "(start a new run with rlkit train to change hyperparameters)")
+    if overrides:
+        spec = with_config(spec, overrides)
+        from rlkit.checkpoint import atomic_write_text
+        from rlkit.runs import spec_to_yaml
+
+        atomic_write_text(run_dir / "config.yaml", spec_to_yaml(spec))
+    agent, env = build(spec)
+    ckpt = Checkpointer(run_dir / "checkpoints", every=spec.config.checkpoint_every)
+    step, state = ckpt.load("last")
+    agent.load_state_dict(state["agent"])
+    if "rng" in state:
+        set_global_rng_state(state["rng"])
+    done = agent.steps_done >= spec.config.total_steps or (
+        spec.config.total_episodes is not None and getattr(agent, "episode", 0) >= spec.config.total_episodes)
+    if done:
+        say(f"{run_dir} already finished at step {agent.steps_done}; extend it with "
+            f"rlkit resume {run_dir} total_steps=N (N > {agent.steps_done})")
+        say(str(run_dir))
+        return 0
+    say(f"resuming {run_dir} from step {step} (target {spec.config.total_steps})")
+    return _learn_and_finish(spec, run_dir, agent, env, resumed_from=(step, state))
+
+
+def _learn_and_finish(spec: RunSpec, run_dir: Path, agent: Any, env: Any,
+                      resumed_from: tuple[int, dict[str, Any]] | None) -> int:
+    cfg = spec.config
+    logger = Logger(run_dir, cfg.total_steps, tensorboard=cfg.tensorboard, progress=cfg.progress,
+                    desc=f"{spec.agent} {spec.env}")
+    ckpt = Checkpointer(run_dir / "checkpoints", every=cfg.checkpoint_every)
+    ckpt.extras = {"logger": logger.state_dict, "rng": global_rng_state}
+    if resumed_from is not None:
+        step, state = resumed_from
+        logger.resume(step, state.get("logger", {"wall_s": 0.0, "episodes": 0, "recent_returns": []}))
+        ckpt.last_saved_step = step
+    ckpt.install_signal_handlers()
+    t0 = time.perf_counter()
+    try:
+        agent.learn(env, cfg.total_steps, logger, ckpt)
+    finally:
+        ckpt.restore_signal_handlers()
+        logger.close()
+    ckpt.save(agent.steps_done, agent.state_dict())
+    if ckpt.stop_requested:
+        name = "SIGINT" if ckpt.stop_signal == signal.SIGINT else "SIGTERM"
+        say(f"stopped by {name} at step {agent.steps_done}; checkpoint saved. Continue with: rlkit resume {run_dir}")
+        _write_summary(spec, run_dir, agent, logger, eval_stats=None, interrupted=True)
+        return EXIT_INTERRUPTED if ckpt.stop_signal == signal.SIGINT else 128 + signal.SIGTERM
+    train_s = time.perf_counter() - t0
+    eval_env = type(agent).make_env(spec.env_ref, cfg)
+    stats = agent.evaluate(eval_env, cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
+    report = agent.report()
+    if report:
+        say(report)
+    say(f"trained {agent.steps_done} steps, {logger.episodes} episodes in {train_s:.1f}s "
+        f"({agent.steps_done / max(train_s, 1e-9):,.0f} steps/s, {cfg.threads} torch thread(s))")
+    say(f"final eval: return {stats['return_mean']:.3f} +/- {stats['return_std']:.3f} "
+        f"over {stats['episodes']} episodes (raw game score, greedy policy)"
+        + (f"; {stats['cut_episodes']} episode(s) cut at the eval step cap: the greedy policy loops"
+           if stats.get("cut_episodes") else ""))
+    _write_summary(spec, run_dir, agent, logger, eval_stats=stats, interrupted=False)
+    say(str(run_dir))
+    return 0
+
+
+def _write_summary(spec: RunSpec, run_dir: Path, agent: Any, logger: Logger, eval_stats: dict[str, Any] | None,
+                   interrupted: bool) -> None:
+    summary = {
+        "agent": spec.agent,
+        "env": spec.env,
+        "env_kwargs": spec.env_kwargs,
+        "seed": spec.config.seed,
+        "total_steps": agent.steps_done,
+        "target_steps": spec.config.total_steps,
+        "episodes": logger.episodes,
+        "wall_s": round(logger.elapsed(), 3),
+        "threads": spec.config.threads,
+        "interrupted": interrupted,
+        "final_eval_return_mean": None if eval_stats is None else eval_stats["return_mean"],
+        "final_eval_return_std": None if eval_stats is None else eval_stats["return_std"],
+        "final_eval_episodes": None if eval_stats is None else eval_stats["episodes"],
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+    }
+    write_json(run_dir / "summary.json", summary)
+
+
+def evaluate_run(run_dir: Path, episodes: int | None, deterministic: bool, seed: int | None,
+                 checkpoint: str | int = "last") -> dict[str, Any]:
+    """`rlkit eval`: rebuild the run from config.yaml, load a checkpoint, play episodes, write eval.json."""
+    run_dir = Path(run_dir)
+    spec = load_spec(run_dir)
+    ckpt = Checkpointer(run_dir / "checkpoints", every=spec.config.checkpoint_every)
+    step, state = ckpt.load(checkpoint)
+    agent, env = build(spec)
+    agent.load_state_dict(state["agent"])
+    seed = spec.config.seed + EVAL_SEED_OFFSET if seed is None else seed
+    stats = agent.evaluate(env, episodes or spec.config.eval_episodes, seed=seed, deterministic=deterministic)
+    stats = {"run": str(run_dir), "checkpoint_step": step, **stats}
+    write_json(run_dir / "eval.json", stats)
+    return stats
