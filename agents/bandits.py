@@ -241,8 +241,9 @@ class BanditAgent(Agent):
             self.update(a, r)
             self.step += 1
             mean_r, optimal_pct = float(r.mean()), 100.0 * float(hit.mean())
-            for acc in (self.block, self.tail) if self.step > tail_from else (self.block,):
-                acc[0], acc[1], acc[2] = acc[0] + mean_r, acc[1] + optimal_pct, acc[2] + 1
+            _add(self.block, mean_r, optimal_pct)
+            if self.step > tail_from:
+                _add(self.tail, mean_r, optimal_pct)
             if self.block[2] >= every or self.step == total_steps:
                 s, o, m = self.block
                 logger.log(self.step, {"charts/reward": s / m, "charts/optimal_pct": o / m})
@@ -296,6 +297,10 @@ class BanditAgent(Agent):
             return None
         return (f"{self.name}: average reward {s / m:.3f}, optimal arm {o / m:.1f}% over the last {m} steps "
                 f"(to step {self.step}, {self.n} problems)")
+
+
+def _add(acc: list, reward: float, optimal_pct: float) -> None:
+    acc[0], acc[1], acc[2] = acc[0] + reward, acc[1] + optimal_pct, acc[2] + 1
 
 
 class EpsGreedy(BanditAgent):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import platform
 import sys
 import tempfile
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     _write_csv(args.out / "bandit_fig2_2.csv", results, args.steps)
     _plot(args.out / "bandit_fig2_2.png", results, args)
     eps01_wall = by["eps=0.1"]["wall"]
+    others = ", ".join(f"{r['method'].label} {r['wall']:.2f} s" for r in rows if r["method"].label != "eps=0.1")
     (args.out / "bandit_fig2_2.md").write_text(f"""# Sutton & Barto Figures 2.2, 2.4, 2.5: the 10-armed testbed
 
 Produced by `{command}` ({args.runs} runs x {args.steps} steps, seed {args.seed}; numpy {np.__version__},
@@ -139,8 +141,7 @@ Q_1 = 0; gradient bandit baseline = average of the earlier rewards (R̄_1 = R_1)
 the seed, so they face the same q* (common random numbers).
 
 Wall time of one {args.runs} x {args.steps} eps-greedy (eps=0.1) run, `learn()` only: **{eps01_wall:.2f} s**
-(single thread, this machine; other methods: {", ".join(f"{r['method'].label} {r['wall']:.2f} s" for r in rows
-                                                       if r['method'].label != "eps=0.1")}).
+(single thread on a {os.cpu_count()}-CPU machine; other methods: {others}).
 
 ## At step {args.steps}
 
