@@ -16,6 +16,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "q_learning": ("agents.td:QLearning", "tabular Q-learning, off-policy TD control (S&B 6.5)"),
     "sarsa": ("agents.td:Sarsa", "tabular SARSA, on-policy TD control (S&B 6.4)"),
     "expected_sarsa": ("agents.td:ExpectedSarsa", "tabular Expected SARSA (S&B 6.6)"),
+    "dqn": ("agents.dqn:DQN", "deep Q-network with double Q, prioritized replay, n-step returns, dueling head"),
 }
 
 

@@ -206,7 +206,8 @@ class BanditAgent(Agent):
         self.tail = [0.0, 0.0, 0, 0]  # the same over the last 10% of the steps (and where they start), for report()
 
     @classmethod
-    def make_env(cls, ref: envs.EnvRef, cfg: BanditConfig, render_mode: str | None = None) -> BanditTestbed:
+    def make_env(cls, ref: envs.EnvRef, cfg: BanditConfig, render_mode: str | None = None,
+                 training: bool = True) -> BanditTestbed:
         return envs.make_batch(ref, n=cfg.n_problems, seed=cfg.seed)
 
     # -- subclasses: acting and updating ----------------------------------------------------------

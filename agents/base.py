@@ -28,9 +28,13 @@ class Agent:
         self.cfg = cfg
 
     @classmethod
-    def make_env(cls, ref: envs.EnvRef, cfg: TrainConfig, render_mode: str | None = None) -> Any:
-        """The env this agent trains and evaluates on (a gymnasium env by default)."""
-        return envs.make(ref, render_mode=render_mode)
+    def make_env(cls, ref: envs.EnvRef, cfg: TrainConfig, render_mode: str | None = None,
+                 training: bool = True) -> Any:
+        """The env this agent trains on (`training`) or is evaluated on; a gymnasium env by default.
+
+        Training and evaluation envs may differ: Atari clips rewards and ends episodes on a lost life
+        only for training, and deep agents train on a vector of envs but evaluate on one."""
+        return envs.make(ref, render_mode=render_mode, training=training)
 
     def act(self, obs: Sequence[Any], deterministic: bool = False,
             action_mask: Sequence[Any] | None = None) -> np.ndarray:

@@ -138,8 +138,8 @@ class TabularTD(Agent):
         self.env: gym.Env | None = env
 
     @classmethod
-    def make_env(cls, ref, cfg: TDConfig, render_mode: str | None = None) -> gym.Env:
-        env = super().make_env(ref, cfg, render_mode)
+    def make_env(cls, ref, cfg: TDConfig, render_mode: str | None = None, training: bool = True) -> gym.Env:
+        env = super().make_env(ref, cfg, render_mode, training)
         if cfg.max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, cfg.max_episode_steps)
         return env

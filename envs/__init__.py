@@ -37,6 +37,13 @@ ALIASES: dict[str, tuple[str, str]] = {
     "frozenlake": ("FrozenLake-v1", "4x4 slippery frozen lake, reach the goal (gymnasium toy text)"),
     "cliffwalking": ("CliffWalking-v1", "4x12 grid with a cliff, Sutton & Barto Example 6.6 (gymnasium toy text)"),
     "taxi": ("Taxi-v4", "pick up and drop off a passenger on a 5x5 grid (gymnasium toy text)"),
+    "acrobot": ("Acrobot-v1", "swing a two-link arm above a line (gymnasium classic control)"),
+    "mountaincar": ("MountainCar-v0", "drive an underpowered car up a hill (gymnasium classic control)"),
+    "pendulum": ("Pendulum-v1", "swing up and hold a pendulum, continuous torque (gymnasium classic control)"),
+    "lunarlander": ("LunarLander-v3", "land a craft on a pad (gymnasium Box2D; needs the box2d extra)"),
+    "pong": ("ALE/Pong-v5", "Atari Pong, DQN preprocessing (envs/atari.py); any ALE/<Game>-v5 id works too"),
+    "breakout": ("ALE/Breakout-v5", "Atari Breakout, DQN preprocessing (envs/atari.py); 5 lives"),
+    "spaceinvaders": ("ALE/SpaceInvaders-v5", "Atari Space Invaders, DQN preprocessing (envs/atari.py)"),
 }
 
 # gymnasium id -> "module:Class" of a batch-native version (many independent copies stepped as one array)
@@ -64,6 +71,8 @@ class EnvRef:
 def resolve(name: str, kwargs: dict[str, Any] | None = None) -> EnvRef:
     """Turn what the user typed after `env=` into an EnvRef; unknown names get a 'did you mean'."""
     kwargs = dict(kwargs or {})
+    if ALIASES.get(name, (name,))[0].startswith("ALE/"):
+        _register_ale()
     if name in ALIASES:
         return EnvRef(name, ALIASES[name][0], None, kwargs)
     if ":" in name:
@@ -80,6 +89,13 @@ def resolve(name: str, kwargs: dict[str, Any] | None = None) -> EnvRef:
         f"unknown env '{name}'{did_you_mean(name, choices)}; use an alias (rlkit list), "
         "a gymnasium id such as CartPole-v1, or a custom env as module:Class or path/to/file.py:Class"
     )
+
+
+def _register_ale() -> None:
+    """Register the ALE/<Game>-v5 envs, only once one is asked for: importing ale_py takes a while."""
+    import ale_py
+
+    gym.register_envs(ale_py)
 
 
 def _resolve_custom(name: str, kwargs: dict[str, Any]) -> EnvRef:
@@ -120,13 +136,19 @@ def _resolve_custom(name: str, kwargs: dict[str, Any]) -> EnvRef:
     return EnvRef(name, None, factory, kwargs)
 
 
-def make(ref: EnvRef, render_mode: str | None = None) -> gym.Env:
-    """Build one gymnasium env from a ref; a kwarg the env does not take is a UserError naming it."""
+def make(ref: EnvRef, render_mode: str | None = None, training: bool = True) -> gym.Env:
+    """Build one gymnasium env from a ref; a kwarg the env does not take is a UserError naming it.
+
+    `training=False` asks for the evaluation variant where one exists (Atari: no reward clipping)."""
     kwargs = dict(ref.kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
-        if ref.gym_id is not None:
+        if ref.gym_id is not None and ref.gym_id.startswith("ALE/"):
+            from envs.atari import make_atari
+
+            env = make_atari(ref.gym_id, training=training, **kwargs)
+        elif ref.gym_id is not None:
             env = gym.make(ref.gym_id, **kwargs)
         else:
             env = ref.factory(**kwargs)
@@ -135,6 +157,10 @@ def make(ref: EnvRef, render_mode: str | None = None) -> gym.Env:
         raise UserError(f"env '{ref.name}' rejected its arguments {kwargs}: {msg}") from None
     except (ValueError, AssertionError) as e:
         raise UserError(f"env '{ref.name}' with {kwargs}: {e}") from None
+    except gym.error.DependencyNotInstalled as e:
+        hint = "pip install 'rlkit[box2d]'" if "box2d" in str(e).lower() else "install the package it names"
+        raise UserError(f"env '{ref.name}' needs a package that is not installed ({_strip(str(e))[:120]}); {hint}") \
+            from None
     if not isinstance(env, gym.Env):
         raise UserError(f"custom env '{ref.name}' returned {type(env).__name__}, not a gymnasium.Env")
     return env

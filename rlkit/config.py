@@ -69,8 +69,30 @@ class Schedule:
     """shape of the decay between start and end"""
 
     @classmethod
-    def from_scalar(cls, value: float) -> Schedule:
+    def from_scalar(cls, value: Any) -> Schedule:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("a schedule takes a number, e.g. epsilon=0.1, or epsilon.start/end/fraction")
         return cls(start=float(value), end=None)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """A function approximator for `nets.build`: `net=cnn`, or net.type / net.hidden / net.dueling."""
+
+    type: str | None = None
+    """mlp, cnn, ... (rlkit list shows them); null: chosen by the observation space"""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """hidden layer sizes of an mlp"""
+    activation: Literal["relu", "tanh", "elu", "gelu"] = "relu"
+    """activation of an mlp's hidden layers"""
+    dueling: bool = False
+    """dueling head: Q = V + A - mean(A) (Wang et al. 2016)"""
+
+    @classmethod
+    def from_scalar(cls, value: Any) -> NetConfig:
+        if not isinstance(value, str):
+            raise TypeError("a net is named, e.g. net=mlp or net=cnn")
+        return cls(type=value)
 
 
 @dataclass(frozen=True)
@@ -187,9 +209,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         if isinstance(value, dict):
             return apply_overrides(tp(), _flatten(value), prefix=key + ".")
-        if hasattr(tp, "from_scalar") and isinstance(value, int | float) and not isinstance(value, bool):
-            return tp.from_scalar(value)
-        raise UserError(f"{key}={_show(value)}: {key} expects {type_name(tp)} keys, e.g. {key}.start=1.0")
+        if hasattr(tp, "from_scalar") and not isinstance(value, list | bool):
+            try:
+                return tp.from_scalar(value)
+            except TypeError as e:
+                raise UserError(f"{key}={_show(value)}: {e}") from None
+        raise UserError(f"{key}={_show(value)}: {key} takes sub-keys ({', '.join(keys_of(tp, key + '.'))})")
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -1,4 +1,4 @@
-"""nets.build: an MLP sized from the observation space."""
+"""nets.build: trunks (mlp, Nature cnn) sized from the observation space, plain and dueling heads."""
 
 import gymnasium as gym
 import numpy as np
@@ -26,3 +26,80 @@ def test_bad_specs():
         nets.build({"type": "mlp", "activation": "swishy"}, gym.spaces.Discrete(2), 2)
     with pytest.raises(UserError, match="does not take"):
         nets.build({"type": "mlp", "depth": 3}, gym.spaces.Discrete(2), 2)
+
+
+ATARI = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+
+
+def test_cnn_shape_and_uint8_scaling():
+    torch.manual_seed(0)
+    net = nets.build("cnn", ATARI, 6)
+    obs = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    q = net(obs)
+    assert q.shape == (3, 6) and q.dtype == torch.float32
+    torch.testing.assert_close(net(obs.float() / 255), q, rtol=0, atol=0)  # uint8 is scaled inside the net
+
+
+def test_cnn_parameter_count_is_the_nature_tower():
+    net = nets.build("cnn", ATARI, 6)
+    conv1 = 4 * 32 * 8 * 8 + 32
+    conv2 = 32 * 64 * 4 * 4 + 64
+    conv3 = 64 * 64 * 3 * 3 + 64
+    fc = 64 * 7 * 7 * 512 + 512  # 84 -> 20 -> 9 -> 7
+    head = 512 * 6 + 6
+    assert sum(p.numel() for p in net.trunk.parameters()) == conv1 + conv2 + conv3 + fc
+    assert sum(p.numel() for p in net.parameters()) == conv1 + conv2 + conv3 + fc + head == 1_687_206
+    assert net.trunk.out_dim == 512
+
+
+@pytest.mark.parametrize("spec, space", [("mlp", gym.spaces.Box(-1, 1, (5,), np.float32)), ("cnn", ATARI)])
+def test_dueling_head_is_v_plus_a_minus_mean_a(spec, space):
+    torch.manual_seed(1)
+    net = nets.build({"type": spec, "dueling": True}, space, 4)
+    obs = torch.as_tensor(np.stack([space.sample() for _ in range(5)]))
+    features = net.trunk(obs)
+    v = features @ net.head.v.weight.T + net.head.v.bias  # (5, 1)
+    adv = features @ net.head.adv.weight.T + net.head.adv.bias  # (5, 4)
+    torch.testing.assert_close(net(obs), v + adv - adv.mean(dim=1, keepdim=True))
+    assert net(obs).shape == (5, 4)
+    n_plain = sum(p.numel() for p in nets.build(spec, space, 4).parameters())
+    assert sum(p.numel() for p in net.parameters()) == n_plain + net.trunk.out_dim + 1  # the value stream
+
+
+def test_default_spec_follows_the_observation_space():
+    assert nets.default_spec(ATARI) == {"type": "cnn"}
+    assert nets.default_spec(gym.make("CartPole-v1").observation_space) == {"type": "mlp"}
+    assert nets.default_spec(gym.spaces.Discrete(16)) == {"type": "mlp"}
+    assert nets.default_spec(gym.spaces.Box(0, 1, (4, 84, 84), np.float32)) == {"type": "mlp"}  # images are uint8
+    assert nets.default_spec(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8)) == {"type": "mlp"}  # too small for the cnn
+    assert type(nets.build(None, ATARI, 2).trunk).__name__ == "NatureCNN"
+    assert type(nets.build({"type": None, "dueling": True}, gym.spaces.Discrete(3), 2).trunk).__name__ == "MLP"
+
+
+def test_a_config_section_serves_every_net():
+    from rlkit.config import NetConfig
+
+    # the mlp keys of a config left at their defaults do not bother the cnn ...
+    net = nets.build(NetConfig(), ATARI, 3)
+    assert type(net.trunk).__name__ == "NatureCNN"
+    net = nets.build({"type": "cnn", "hidden": [64, 64], "activation": "relu", "dueling": True}, ATARI, 3)
+    assert type(net.head).__name__ == "DuelingHead"
+    # ... but set to something else they are a mistake
+    with pytest.raises(UserError, match="net.hidden is a setting of mlp, not of cnn"):
+        nets.build(NetConfig(type="cnn", hidden=[256]), ATARI, 3)
+    net = nets.build(NetConfig(type="mlp", hidden=[32], activation="tanh"), gym.spaces.Discrete(5), 2)
+    assert net.trunk.out_dim == 32
+
+
+@pytest.mark.parametrize("spec, space, fragment", [
+    ("cnn", gym.spaces.Discrete(4), "net cnn takes image observations"),
+    ("cnn", gym.spaces.Box(0, 255, (210, 160, 3), np.uint8), "channels last"),
+    ({"type": "cnn", "hiden": [3]}, ATARI, "did you mean 'hidden'"),
+    ({"type": "cnm"}, ATARI, "did you mean 'cnn'"),
+    ({"type": "mlp", "hidden": 256}, ATARI, "list of layer sizes"),
+    ({"dueling": "yes"}, ATARI, "net.dueling"),
+    (3, ATARI, "a net spec is a name"),
+])
+def test_bad_net_specs(spec, space, fragment):
+    with pytest.raises(UserError, match=fragment):
+        nets.build(spec, space, 2)

@@ -1,0 +1,81 @@
+"""DQN: the target and loss by hand, exploration, a learning run on CartPole, and user mistakes."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agents.dqn import eps_greedy_actions, q_loss, soft_update, td_target
+
+
+def test_double_q_target_by_hand():
+    q_next_target = torch.tensor([[1.0, 5.0, 2.0], [0.5, 0.0, 3.0]])
+    q_next_online = torch.tensor([[9.0, 0.0, 1.0], [0.0, 4.0, 1.0]])  # online picks actions 0 and 1
+    rewards, dones, discounts = torch.tensor([1.0, -1.0]), torch.tensor([0.0, 0.0]), torch.tensor([0.9, 0.81])
+    y = td_target(q_next_target, q_next_online, rewards, dones, discounts)
+    assert torch.allclose(y, torch.tensor([1.0 + 0.9 * 1.0, -1.0 + 0.81 * 0.0]))
+    y_plain = td_target(q_next_target, None, rewards, dones, discounts)  # max of the target net
+    assert torch.allclose(y_plain, torch.tensor([1.0 + 0.9 * 5.0, -1.0 + 0.81 * 3.0]))
+    y_done = td_target(q_next_target, q_next_online, rewards, torch.tensor([1.0, 0.0]), discounts)
+    assert y_done[0] == 1.0  # termination cuts the bootstrap
+
+
+def test_huber_and_mse_loss_by_hand():
+    q = torch.tensor([1.0, 2.0, 5.0])
+    y = torch.tensor([1.5, 0.0, 5.0])
+    w = torch.tensor([1.0, 0.5, 2.0])
+    loss, td = q_loss(q, y, w, "huber")
+    # huber(d) = 0.5 d^2 if |d| < 1 else |d| - 0.5:  d = -0.5 -> 0.125;  d = 2 -> 1.5;  d = 0 -> 0
+    assert loss.item() == pytest.approx((1.0 * 0.125 + 0.5 * 1.5 + 0) / 3)
+    assert torch.equal(td, torch.tensor([-0.5, 2.0, 0.0]))
+    loss, _ = q_loss(q, y, w, "mse")
+    assert loss.item() == pytest.approx((0.25 + 0.5 * 4.0) / 3)
+
+
+def test_eps_greedy_actions_and_soft_update():
+    rng = np.random.default_rng(0)
+    q = np.tile(np.array([[0.0, 3.0, 1.0]]), (2000, 1))
+    a = eps_greedy_actions(q, 0.3, 3, 2000, rng)
+    assert abs((a == 1).mean() - (0.7 + 0.3 / 3)) < 0.03
+    assert (eps_greedy_actions(q, 0.0, 3, 2000, rng) == 1).all()
+    assert set(eps_greedy_actions(None, 1.0, 3, 500, rng)) == {0, 1, 2}
+    online, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = target.weight.detach().clone()
+    soft_update(target, online, 0.25)
+    assert torch.allclose(target.weight, 0.75 * before + 0.25 * online.weight)
+    soft_update(target, online, 1.0)
+    assert torch.equal(target.weight, online.weight)
+
+
+def test_dqn_learns_cartpole_with_its_preset(cli):
+    """The zoo preset reaches an evaluation mean >= 475 within 50k steps on a fixed seed."""
+    rc, run, out = cli.train("agent=dqn", "env=cartpole", "seed=0")
+    assert rc == 0, out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["total_steps"] <= 50_000
+    assert summary["final_eval_return_mean"] >= 475, summary
+    rc, out, err = cli("eval", str(run), "episodes=5")
+    assert rc == 0 and json.loads((run / "eval.json").read_text())["return_mean"] >= 475
+
+
+@pytest.mark.parametrize("words, fragment", [
+    (["agent=dqn", "env=pendulum"], "dqn needs a discrete action space"),
+    (["agent=dqn", "env=cartpole", "net=transformerx"], "unknown net 'transformerx'"),
+    (["agent=dqn", "env=cartpole", "replay=prioritised"], "did you mean 'prioritized'"),
+    (["agent=dqn", "env=cartpole", "net.hiden=[8]"], "did you mean 'net.hidden'"),
+])
+def test_dqn_user_mistakes(cli, words, fragment):
+    rc, run, out = cli.train(*words)
+    assert rc == 2 and fragment in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_dqn_pong_runs_end_to_end(cli):
+    """`rlkit train agent=dqn env=pong total_steps=2000`: checkpoint, eval (a full raw-score game), metrics."""
+    rc, run, out = cli.train("agent=dqn", "env=pong", "total_steps=2000", "learning_starts=500", "buffer_size=5000",
+                             "eval_episodes=1", "env.max_episode_steps=300")
+    assert rc == 0, out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["total_steps"] == 2000 and summary["final_eval_return_mean"] is not None
+    assert (run / "checkpoints" / "latest.json").exists()
+    assert "losses/td_loss" in (run / "metrics.csv").read_text().splitlines()[0]
