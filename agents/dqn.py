@@ -245,7 +245,7 @@ class DQN(Agent):
             self.buffer.update_priorities(b.indices, td_error.abs().cpu().numpy())
         self.updates += 1
         if self.updates % 16 == 1:  # cheap running diagnostics for the episode rows
-            self._losses.append(float(loss))
+            self._losses.append(float(loss.detach()))
             self._q_means.append(float(q_sa.detach().mean()))
 
     def _episode_metrics(self) -> dict[str, float]:
