@@ -115,9 +115,11 @@ def q_loss(q_sa: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
 
 
 def eps_greedy_actions(q: np.ndarray | None, eps: float, n_actions: int, n: int,
-                       rng: np.random.Generator) -> np.ndarray:
-    """For each of n rows: a random action with probability eps, else argmax q (q may be None if all explore)."""
-    explore = rng.random(n) < eps
+                       rng: np.random.Generator, explore: np.ndarray | None = None) -> np.ndarray:
+    """For each of n rows: a random action with probability eps (or where `explore`), else argmax q.
+
+    q may be None when every row explores."""
+    explore = rng.random(n) < eps if explore is None else explore
     actions = rng.integers(n_actions, size=n)
     if q is not None:
         actions = np.where(explore, actions, q.argmax(axis=1))
@@ -187,9 +189,9 @@ class DQN(Agent):
         return self._act(np.asarray(obs), 0.0 if deterministic else self.epsilon())
 
     def _act(self, obs: np.ndarray, eps: float) -> np.ndarray:
-        n = len(obs)
-        q = None if eps >= 1.0 else self.q_values(obs)
-        return eps_greedy_actions(q, eps, self.n_actions, n, self.rng)
+        explore = self.rng.random(len(obs)) < eps
+        q = None if explore.all() else self.q_values(obs)  # no forward pass when every env explores
+        return eps_greedy_actions(q, eps, self.n_actions, len(obs), self.rng, explore)
 
     def epsilon(self) -> float:
         return schedules.value(self.cfg.epsilon, self.step / self.cfg.total_steps)

@@ -6,8 +6,8 @@
             run the same algorithm (SB3's DQN has no double Q).
   pong:     the Atari preset (100k buffer, learning starts at 100k); training steps/s measured over
             the steps after learning starts, and the peak resident memory once the buffer holds
-            100k transitions. total_steps is cut to learning_starts + the measured stretch, so the
-            epsilon schedule (10% of total_steps) is shorter than in a full run, on both sides alike.
+            100k transitions. total_steps is cut to learning_starts + the measured stretch, with
+            epsilon 1 -> 0.9 over it: the preset's epsilon around step 100k, on both sides alike.
 
 Both sides use rlkit's env construction (identical wrappers), 1 torch thread, flushed denormals.
 Writes bench/results/dqn_<task>.{md,csv,png} and prints ratios ours/SB3.
@@ -56,7 +56,9 @@ def cartpole(args) -> None:
 
 def pong(args) -> None:
     stretch = args.pong_steps
-    words = ["agent=dqn", "env=pong", "double_q=false", f"total_steps={100_000 + stretch}", "save_replay=false"]
+    # epsilon 1 -> 0.9 over the cut run = the preset's value at step 100k (1 -> 0.01 over 1M steps)
+    words = ["agent=dqn", "env=pong", "double_q=false", f"total_steps={100_000 + stretch}", "save_replay=false",
+             "epsilon.end=0.9", "epsilon.fraction=1.0"]
     runs = []
     for side in ("rlkit", "sb3"):
         r = bench.run_isolated(side, words, eval_every=100_000 + stretch, eval_episodes=0, threads=args.threads,
@@ -73,6 +75,10 @@ def _fmt(x, digits=1):
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def _rng(side: dict) -> str:
+    return str(tuple(round(x, 1) for x in side["wall_range"])) if side["wall_range"] else ""
+
+
 def _write(stem: Path, runs, summary, title: str, threshold: float | None, command: str) -> None:
     ours, sb3 = summary["rlkit"], summary["sb3"]
 
@@ -86,10 +92,8 @@ def _write(stem: Path, runs, summary, title: str, threshold: float | None, comma
         ("median env steps to threshold (range)",
          f"{_fmt(ours['steps_to_threshold'], 0)} {ours['steps_range'] or ''}",
          f"{_fmt(sb3['steps_to_threshold'], 0)} {sb3['steps_range'] or ''}", ratio("steps_to_threshold")),
-        ("median training s to threshold (range)",
-         f"{_fmt(ours['wall_to_threshold'])} {tuple(round(x, 1) for x in ours['wall_range']) if ours['wall_range'] else ''}",
-         f"{_fmt(sb3['wall_to_threshold'])} {tuple(round(x, 1) for x in sb3['wall_range']) if sb3['wall_range'] else ''}",
-         ratio("wall_to_threshold")),
+        ("median training s to threshold (range)", f"{_fmt(ours['wall_to_threshold'])} {_rng(ours)}",
+         f"{_fmt(sb3['wall_to_threshold'])} {_rng(sb3)}", ratio("wall_to_threshold")),
         ("training steps/s (median)", _fmt(ours["train_steps_per_s"]), _fmt(sb3["train_steps_per_s"]),
          ratio("train_steps_per_s")),
         ("peak resident memory MB (median)", _fmt(ours["peak_rss_mb"], 0), _fmt(sb3["peak_rss_mb"], 0),
@@ -105,11 +109,11 @@ def _write(stem: Path, runs, summary, title: str, threshold: float | None, comma
         w.writerow(["side", "seed", "steps", "train_wall_s", "eval_mean", "train_steps_per_s", "peak_rss_mb"])
         for r in runs:
             for s, t, e in zip(r.steps, r.train_wall_s, r.eval_mean):
-                w.writerow([r.side, r.seed, s, f"{t:.3f}", f"{e:.2f}", f"{r.train_steps_per_s:.2f}", f"{r.peak_rss_mb:.0f}"])
+                w.writerow([r.side, r.seed, s, f"{t:.3f}", f"{e:.2f}", f"{r.train_steps_per_s:.2f}",
+                            f"{r.peak_rss_mb:.0f}"])
     if threshold is not None:
         bench.plot_curves(runs, stem.with_suffix(".png"), title, threshold)
-    unmapped = ", ".join(bench.SB3_DQN_KEYS[k] or k for k in []) or ", ".join(
-        k for k, v in bench.SB3_DQN_KEYS.items() if v is None)
+    unmapped = ", ".join(k for k, v in bench.SB3_DQN_KEYS.items() if v is None)
     stem.with_suffix(".md").write_text(f"""# DQN vs Stable-Baselines3: {title}
 
 Command: `{command}` ({_versions()}; 1 torch thread per side, each run in a fresh process,
