@@ -34,7 +34,9 @@ def _versions() -> str:
     import stable_baselines3
     import torch
 
-    return (f"rlkit @ {bench.__name__.split('.')[0]}, SB3 {stable_baselines3.__version__}, torch {torch.__version__}, "
+    from rlkit.runs import git_commit
+
+    return (f"rlkit {git_commit() or '?'}, SB3 {stable_baselines3.__version__}, torch {torch.__version__}, "
             f"gymnasium {gymnasium.__version__}, Python {platform.python_version()}, {platform.machine()}")
 
 
