@@ -50,6 +50,8 @@ class DQNConfig(TrainConfig):
 
     n_envs: PositiveInt = 1
     """envs stepped together (one forward pass acts for all)"""
+    async_envs: bool = False
+    """step the n_envs copies in worker processes (pays off for Atari with spare cores)"""
     lr: PositiveFloat = 1e-4
     """Adam learning rate"""
     buffer_size: PositiveInt = 1_000_000
@@ -166,7 +168,7 @@ class DQN(Agent):
         """Training: n_envs copies in a vector env. Evaluation: one env (Atari: no clipping, full games)."""
         if not training:
             return envs.make(ref, render_mode=render_mode, training=False)
-        return make_vec(lambda: envs.make(ref, training=True), cfg.n_envs)
+        return make_vec(lambda: envs.make(ref, training=True), cfg.n_envs, asynchronous=cfg.async_envs)
 
     def replay(self) -> ReplayBuffer:
         """The replay memory (uniform or prioritized), allocated on first use."""

@@ -31,10 +31,16 @@ def with_episode_stats(env: gym.Env) -> gym.Env:
     return env if reports_episodes(env) else gym.wrappers.RecordEpisodeStatistics(env)
 
 
-def make_vec(make_one: Callable[[], gym.Env], n_envs: int) -> gym.vector.SyncVectorEnv:
-    """n_envs copies of `make_one()` in one SyncVectorEnv (SAME_STEP autoreset), episode stats on each."""
-    return gym.vector.SyncVectorEnv([lambda: with_episode_stats(make_one()) for _ in range(n_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+def make_vec(make_one: Callable[[], gym.Env], n_envs: int,
+             asynchronous: bool = False) -> gym.vector.VectorEnv:
+    """n_envs copies of `make_one()` stepped together (SAME_STEP autoreset), episode stats on each.
+
+    asynchronous=True steps each copy in its own worker process (AsyncVectorEnv): worth it when one
+    env step costs more than the inter-process round trip (Atari: ~0.9 ms per step) and cores are free."""
+    fns = [lambda: with_episode_stats(make_one()) for _ in range(n_envs)]
+    if asynchronous and n_envs > 1:
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, context="spawn")
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
 def real_next_obs(obs: np.ndarray, infos: dict) -> np.ndarray:

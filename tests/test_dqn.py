@@ -79,3 +79,17 @@ def test_dqn_pong_runs_end_to_end(cli):
     assert summary["total_steps"] == 2000 and summary["final_eval_return_mean"] is not None
     assert (run / "checkpoints" / "latest.json").exists()
     assert "losses/td_loss" in (run / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_async_envs_match_sync_envs(cli):
+    """async_envs=true steps the copies in worker processes and changes nothing else: same seed, same run."""
+    words = ["agent=dqn", "env=cartpole", "seed=3", "total_steps=600", "n_envs=2", "learning_starts=200",
+             "train_freq=4", "gradient_steps=1", "eval_episodes=2", "checkpoint_every=100000"]
+    results = []
+    for flag in ("false", "true"):
+        rc, run, out = cli.train(*words, f"async_envs={flag}")
+        assert rc == 0, out
+        summary = json.loads((run / "summary.json").read_text())
+        results.append((summary["total_steps"], summary["final_eval_return_mean"],
+                        (run / "metrics.csv").read_text().splitlines()[1:3]))
+    assert results[0][:2] == results[1][:2]
