@@ -90,6 +90,8 @@ class DQNConfig(TrainConfig):
     """Q-network (net=mlp, net=cnn, net.hidden=[256,256], net.dueling=true)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """where the networks run (auto: CUDA if present)"""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: bfloat16 autocast of the Q-nets (CPUs with AVX512-BF16, GPUs); loss, targets, optimizer stay fp32"""
     save_replay: bool = True
     """keep the replay memory in checkpoints, so resume continues with the same data"""
     checkpoint_every: PositiveInt = 50_000
@@ -181,10 +183,15 @@ class DQN(Agent):
         return self.buffer
 
     # -- acting -----------------------------------------------------------------------------------
+    def autocast(self) -> torch.autocast:
+        """The precision context of every Q-net forward pass (a no-op at fp32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
+
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(obs), device=self.device)
-        return self.q_net(x).float().cpu().numpy()
+        with self.autocast():
+            return self.q_net(x).float().cpu().numpy()
 
     def act(self, obs: Sequence[Any], deterministic: bool = False,
             action_mask: Sequence[Any] | None = None) -> np.ndarray:
@@ -234,11 +241,14 @@ class DQN(Agent):
         obs = torch.as_tensor(b.obs, device=dev)
         next_obs = torch.as_tensor(b.next_obs, device=dev)
         actions = torch.as_tensor(b.actions, device=dev).long()
-        q = self.q_net(obs)
+        with self.autocast():
+            q = self.q_net(obs).float()
+            with torch.no_grad():
+                q_next_online = self.q_net(next_obs).float() if cfg.double_q else None
+                q_next_target = self.target_net(next_obs).float()
         q_sa = q.gather(1, actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
-            q_next_online = self.q_net(next_obs) if cfg.double_q else None
-            target = td_target(self.target_net(next_obs), q_next_online, torch.as_tensor(b.rewards, device=dev),
+            target = td_target(q_next_target, q_next_online, torch.as_tensor(b.rewards, device=dev),
                                torch.as_tensor(b.dones, device=dev), torch.as_tensor(b.discounts, device=dev))
         loss, td_error = q_loss(q_sa, target, torch.as_tensor(b.weights, device=dev), cfg.loss)
         self.optimizer.zero_grad(set_to_none=True)

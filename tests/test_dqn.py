@@ -93,3 +93,32 @@ def test_async_envs_match_sync_envs(cli):
         results.append((summary["total_steps"], summary["final_eval_return_mean"],
                         (run / "metrics.csv").read_text().splitlines()[1:3]))
     assert results[0][:2] == results[1][:2]
+
+
+def test_bf16_precision_tracks_fp32_and_trains():
+    """precision=bf16 autocasts the Q-nets only: Q-values stay close to fp32 and a train step updates the net."""
+    import gymnasium as gym
+
+    from agents.dqn import DQN, DQNConfig
+    from rlkit.config import NetConfig
+
+    env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])
+    cfgs = [DQNConfig(seed=1, device="cpu", learning_starts=0, batch_size=16, precision=p,
+                      net=NetConfig(type="mlp", hidden=[64, 64])) for p in ("fp32", "bf16")]
+    agents = [DQN(c, env) for c in cfgs]
+    agents[1].q_net.load_state_dict(agents[0].q_net.state_dict())
+    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    q32, q16 = agents[0].q_values(obs), agents[1].q_values(obs)
+    assert q16.dtype == np.float32 and not (q16 == q32).all()
+    assert np.abs(q16 - q32).max() < 0.05 * (np.abs(q32).max() + 1e-3)
+    agent = agents[1]
+    o, _ = env.reset(seed=0)
+    for _ in range(40):
+        a = agent.act(o)
+        o2, r, term, trunc, info = env.step(a)
+        agent.replay().add(o, a, r, o2, term, trunc)
+        o = o2
+    before = [p.detach().clone() for p in agent.q_net.parameters()]
+    agent.train_step()
+    assert all(p.dtype == torch.float32 for p in agent.q_net.parameters())
+    assert any(not torch.equal(b, p) for b, p in zip(before, agent.q_net.parameters()))
