@@ -21,6 +21,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
                   "Monte-Carlo policy gradient on whole episodes; baseline none, batch mean or learned V(s)"),
     "a2c": ("agents.a2c:A2C", "synchronous advantage actor-critic: n-step/GAE advantages over many envs, RMSprop"),
     "ppo": ("agents.ppo:PPO", "proximal policy optimization: clipped surrogate, GAE, minibatch epochs, target KL"),
+    "trpo": ("agents.trpo:TRPO", "trust region policy optimization: conjugate-gradient natural step, KL line search"),
 }
 
 
