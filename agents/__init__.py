@@ -17,6 +17,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "sarsa": ("agents.td:Sarsa", "tabular SARSA, on-policy TD control (S&B 6.4)"),
     "expected_sarsa": ("agents.td:ExpectedSarsa", "tabular Expected SARSA (S&B 6.6)"),
     "dqn": ("agents.dqn:DQN", "deep Q-network with double Q, prioritized replay, n-step returns, dueling head"),
+    "reinforce": ("agents.reinforce:Reinforce",
+                  "Monte-Carlo policy gradient on whole episodes; baseline none, batch mean or learned V(s)"),
+    "a2c": ("agents.a2c:A2C", "synchronous advantage actor-critic: n-step/GAE advantages over many envs, RMSprop"),
+    "ppo": ("agents.ppo:PPO", "proximal policy optimization: clipped surrogate, GAE, minibatch epochs, target KL"),
+    "trpo": ("agents.trpo:TRPO", "trust region policy optimization: conjugate-gradient natural step, KL line search"),
 }
 
 

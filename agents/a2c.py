@@ -1,0 +1,77 @@
+"""Advantage actor-critic, synchronous (A2C: Mnih et al. 2016's A3C without the asynchrony), as SB3's A2C.
+
+    policy pi_theta (actor), critic V_phi
+    repeat until total_steps:
+        run pi_theta for n_steps in each of n_envs envs
+        A <- GAE(gamma, gae_lambda) (gae_lambda = 1: the n-step return minus V), R <- A + V
+        actor:  theta <- theta + alpha A grad log pi_theta(a|s)        (the notes' actor-critic step,
+        critic: phi   <- phi   + beta (R - V_phi(s)) grad V_phi(s)      batched over n_steps x n_envs)
+        i.e. one gradient step on  -mean(A log pi) + vf_coef mean((R - V)^2) - ent_coef mean(H)
+        with RMSprop (alpha 0.99, eps 1e-5, SB3's defaults) or Adam; lr optionally annealed to 0
+
+Truncated episodes bootstrap from V of their real last observation; reported returns are raw game scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from agents.onpolicy import OnPolicyAgent, OnPolicyConfig
+from rlkit.config import PositiveFloat, PositiveInt, Prob
+from rlkit.rollout import normalize_advantage
+
+
+@dataclass(frozen=True)
+class A2CConfig(OnPolicyConfig):
+    """A2C (defaults are Stable-Baselines3's A2C; presets tune them per env)."""
+
+    n_steps: PositiveInt = 5
+    """vector steps per update (each env contributes n_steps transitions)"""
+    lr: PositiveFloat = 7e-4
+    """learning rate"""
+    gae_lambda: Prob = 1.0
+    """GAE lambda (1: plain n-step advantage)"""
+    normalize_advantage: bool = False
+    """standardize the rollout's advantages before the policy loss"""
+    use_rms_prop: bool = True
+    """RMSprop (alpha 0.99) as SB3 and the A3C paper; false: Adam"""
+    rms_prop_eps: PositiveFloat = 1e-5
+    """epsilon of RMSprop (and of Adam when use_rms_prop=false)"""
+
+
+def a2c_loss(logp: torch.Tensor, adv: torch.Tensor, values: torch.Tensor, ret: torch.Tensor, entropy: torch.Tensor,
+             ent_coef: float, vf_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """(-mean(A log pi) + vf_coef mean((R - V)^2) - ent_coef mean(H), statistics); A is treated as a constant."""
+    policy_loss = -(adv.detach() * logp).mean()
+    value_loss = F.mse_loss(values, ret)
+    entropy_mean = entropy.mean()
+    loss = policy_loss + vf_coef * value_loss - ent_coef * entropy_mean
+    stats = {"losses/policy": policy_loss.item(), "losses/value": value_loss.item(),
+             "losses/entropy": entropy_mean.item()}
+    return loss, stats
+
+
+class A2C(OnPolicyAgent):
+    """Synchronous advantage actor-critic over a vector of envs (Discrete or Box actions)."""
+
+    Config: ClassVar[type[A2CConfig]] = A2CConfig
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        if cfg.use_rms_prop:
+            return torch.optim.RMSprop(self.policy.parameters(), lr=cfg.lr, alpha=0.99, eps=cfg.rms_prop_eps,
+                                       weight_decay=0.0)
+        return torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=cfg.rms_prop_eps)
+
+    def update(self) -> dict[str, Any]:
+        cfg = self.cfg
+        data = self.buffer.get(self.device)
+        logp, entropy, values = self.policy.evaluate(data.obs, data.actions, data.action_masks)
+        adv = normalize_advantage(data.adv) if cfg.normalize_advantage else data.adv
+        loss, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
+        stats["losses/grad_norm"] = self.gradient_step(loss)
+        return stats

@@ -1,0 +1,215 @@
+"""Policy and value heads for policy-gradient agents, and `ActorCritic`: trunk(s) from `nets.build` plus heads.
+
+    Discrete actions:  pi(.|s) = softmax(logits(s)), logits of masked-out actions set to -1e8
+    Box actions:       pi(.|s) = N(mu(s), diag(exp(log_std))^2), log_std a free parameter (state-independent)
+    value:             V(s) = w . features(s) + b
+
+Box actions are sampled unbounded and stored as sampled; only the env sees them clipped to the
+space's bounds (`env_actions`), so log-probabilities are those of the actual Gaussian sample (as SB3).
+The head is chosen by the action space; the trunk by the net spec (`net=mlp`, `net=cnn`; see nets/).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import nets
+from rlkit.errors import UserError
+
+MASKED_LOGIT = -1e8
+"""logit given to actions an action mask forbids: probability exactly 0 in float32, no nan in the entropy"""
+
+
+# --------------------------------------------------------------------------------------------------
+# Distributions (small, explicit, batch-first: one row per observation)
+
+
+class CategoricalDist:
+    """A batch of categorical distributions over n actions, from (possibly masked) logits."""
+
+    def __init__(self, logits: torch.Tensor):
+        self.logp_all = logits - logits.logsumexp(dim=-1, keepdim=True)
+
+    def sample(self) -> torch.Tensor:
+        return torch.multinomial(self.logp_all.exp(), 1).squeeze(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.logp_all.argmax(dim=-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return -(self.logp_all.exp() * self.logp_all).sum(dim=-1)
+
+
+class DiagGaussianDist:
+    """A batch of diagonal Gaussians N(mean, diag(std^2)); log-probs and entropies sum over action dimensions."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor):
+        self.mean = mean
+        self.log_std = log_std.expand_as(mean)
+
+    def sample(self) -> torch.Tensor:
+        return (self.mean + self.log_std.exp() * torch.randn_like(self.mean)).detach()  # data, not a graph node
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        z = (actions - self.mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Heads
+
+
+class CategoricalHead(nn.Module):
+    """features -> logits of n actions -> CategoricalDist; `action_mask` (bool, True = allowed): others get -1e8."""
+
+    def __init__(self, in_dim: int, n_actions: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, n_actions)
+
+    def forward(self, features: torch.Tensor, action_mask: torch.Tensor | None = None) -> CategoricalDist:
+        logits = self.linear(features)
+        if action_mask is not None:
+            logits = torch.where(action_mask.bool(), logits, torch.full_like(logits, MASKED_LOGIT))
+        return CategoricalDist(logits)
+
+
+class GaussianHead(nn.Module):
+    """features -> mean of a diagonal Gaussian; log std is one free parameter per action dimension (log_std_init)."""
+
+    def __init__(self, in_dim: int, act_dim: int, log_std_init: float = 0.0):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, act_dim)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def forward(self, features: torch.Tensor, action_mask: torch.Tensor | None = None) -> DiagGaussianDist:
+        return DiagGaussianDist(self.linear(features), self.log_std)
+
+
+class ValueHead(nn.Module):
+    """features -> V(s), one number per row."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features).squeeze(-1)
+
+
+def clip_actions(actions: np.ndarray, space: gym.spaces.Box) -> np.ndarray:
+    """Gaussian samples -> actions inside the Box bounds, shaped as the space ((B, *space.shape))."""
+    actions = np.asarray(actions).reshape(len(actions), *space.shape)
+    return np.clip(actions, space.low, space.high).astype(space.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Actor-critic
+
+
+class ActorCritic(nn.Module):
+    """pi(a|s) and V(s) for one observation and action space, with separate or shared trunks.
+
+    `net` is a nets.build spec (`"mlp"`, `"cnn"`, a dict or a NetConfig); `share_trunk=None` shares the
+    trunk for image observations (the cnn, as SB3 and CleanRL do on Atari) and keeps separate ones
+    otherwise (SB3's MlpPolicy). `critic=False` builds no value net (REINFORCE without a learned baseline):
+    values are then zeros. `ortho_init` is SB3's / CleanRL's initialization: orthogonal weights with gain
+    sqrt(2) in the trunks, 0.01 for the policy head, 1 for the value head; zero biases.
+    """
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, net: Any = None,
+                 share_trunk: bool | None = None, log_std_init: float = 0.0, ortho_init: bool = True,
+                 critic: bool = True):
+        super().__init__()
+        probe = nets.build(net, observation_space, 1)
+        if isinstance(probe.head, nets.DuelingHead):
+            raise UserError("net.dueling=true is a Q-network head (dqn); a policy-gradient agent takes net.type, "
+                            "net.hidden and net.activation")
+        self.action_space = action_space
+        self.pi_trunk = probe.trunk
+        image = nets.default_spec(observation_space)["type"] == "cnn"
+        self.shared = bool(image if share_trunk is None else share_trunk) and critic
+        self.v_trunk = None if (self.shared or not critic) else nets.build(net, observation_space, 1).trunk
+        dim = self.pi_trunk.out_dim
+        if isinstance(action_space, gym.spaces.Discrete):
+            if int(action_space.start) != 0:
+                raise UserError(f"policy-gradient agents need Discrete actions starting at 0, not {action_space}")
+            self.pi_head: nn.Module = CategoricalHead(dim, int(action_space.n))
+        elif isinstance(action_space, gym.spaces.Box):
+            self.pi_head = GaussianHead(dim, int(np.prod(action_space.shape)), log_std_init)
+        else:
+            raise UserError(f"policy-gradient agents act in Discrete or Box action spaces, not {action_space}")
+        self.v_head = ValueHead(dim if self.v_trunk is None else self.v_trunk.out_dim) if critic else None
+        if ortho_init:
+            self._ortho_init()
+
+    def _ortho_init(self) -> None:
+        for trunk in (self.pi_trunk, self.v_trunk):
+            for m in [] if trunk is None else trunk.modules():
+                if isinstance(m, nn.Linear | nn.Conv2d):
+                    nn.init.orthogonal_(m.weight, math.sqrt(2))
+                    nn.init.zeros_(m.bias)
+        for head, gain in ((self.pi_head.linear, 0.01), (None if self.v_head is None else self.v_head.linear, 1.0)):
+            if head is not None:
+                nn.init.orthogonal_(head.weight, gain)
+                nn.init.zeros_(head.bias)
+
+    # -- the two functions ------------------------------------------------------------------------
+    def dist(self, obs: torch.Tensor, action_mask: torch.Tensor | None = None) -> CategoricalDist | DiagGaussianDist:
+        """pi(.|obs) for a batch of observations."""
+        return self.pi_head(self.pi_trunk(obs), action_mask)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(obs) for a batch (zeros without a critic)."""
+        if self.v_head is None:
+            return torch.zeros(len(obs), device=obs.device)
+        return self.v_head((self.pi_trunk if self.shared else self.v_trunk)(obs))
+
+    def _dist_and_value(self, obs: torch.Tensor, action_mask: torch.Tensor | None):
+        if self.shared:  # one trunk pass serves both heads
+            features = self.pi_trunk(obs)
+            return self.pi_head(features, action_mask), self.v_head(features)
+        return self.dist(obs, action_mask), self.value(obs)
+
+    # -- what agents call -------------------------------------------------------------------------
+    def step(self, obs: torch.Tensor, action_mask: torch.Tensor | None = None,
+             deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(actions, log pi(actions|obs), V(obs)): sampled actions, or the most likely ones when deterministic."""
+        dist, v = self._dist_and_value(obs, action_mask)
+        actions = dist.mode() if deterministic else dist.sample()
+        return actions, dist.log_prob(actions), v
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor,
+                 action_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log pi(actions|obs), entropy of pi(.|obs), V(obs)) under the current parameters, for the loss."""
+        dist, v = self._dist_and_value(obs, action_mask)
+        return dist.log_prob(actions), dist.entropy(), v
+
+    def env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Sampled actions -> what the env is stepped with (Box: clipped to the bounds and shaped as the space)."""
+        if isinstance(self.action_space, gym.spaces.Box):
+            return clip_actions(actions, self.action_space)
+        return actions
+
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        """Shape of one stored action: () for Discrete, (act_dim,) for Box."""
+        return () if isinstance(self.action_space, gym.spaces.Discrete) else (int(np.prod(self.action_space.shape)),)
+
+    @property
+    def action_dtype(self) -> Any:
+        return np.int64 if isinstance(self.action_space, gym.spaces.Discrete) else np.float32

@@ -1,0 +1,102 @@
+"""Policy heads and ActorCritic: action masks, Gaussian log-probs and entropies against torch.distributions,
+clipping of Box actions, shared and separate trunks, SB3's initialization."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from nets.policy import ActorCritic, CategoricalHead, GaussianHead, ValueHead, clip_actions
+from rlkit.errors import UserError
+
+ATARI = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+
+
+def test_categorical_head_matches_torch_and_respects_masks():
+    torch.manual_seed(0)
+    head = CategoricalHead(5, 4)
+    x = torch.randn(6, 5)
+    d = head(x)
+    ref = torch.distributions.Categorical(logits=head.linear(x))
+    a = torch.tensor([0, 1, 2, 3, 0, 1])
+    torch.testing.assert_close(d.log_prob(a), ref.log_prob(a))
+    torch.testing.assert_close(d.entropy(), ref.entropy())
+    mask = torch.tensor([[True, False, True, False]] * 3 + [[False, False, False, True]] * 3)
+    dm = head(x, mask)
+    assert set(dm.sample().tolist()[:3]) <= {0, 2} and dm.mode()[3:].tolist() == [3, 3, 3]
+    samples = torch.stack([dm.sample() for _ in range(200)])
+    assert mask.gather(1, samples.T).all()  # never a forbidden action
+    assert torch.isfinite(dm.entropy()).all() and torch.allclose(dm.entropy()[3:], torch.zeros(3))
+    assert (dm.log_prob(torch.tensor([1, 1, 1, 0, 0, 0])) < -1e7).all()
+    torch.testing.assert_close(dm.logp_all[:3, [0, 2]].exp().sum(1), torch.ones(3))
+
+
+def test_gaussian_head_log_prob_and_entropy_match_torch():
+    torch.manual_seed(1)
+    head = GaussianHead(3, 2, log_std_init=-0.7)
+    assert torch.allclose(head.log_std, torch.tensor([-0.7, -0.7]))
+    x = torch.randn(5, 3)
+    d = head(x)
+    ref = torch.distributions.Normal(head.linear(x), torch.exp(head.log_std))
+    a = torch.randn(5, 2) * 3
+    torch.testing.assert_close(d.log_prob(a), ref.log_prob(a).sum(-1))
+    torch.testing.assert_close(d.entropy(), ref.entropy().sum(-1))
+    torch.testing.assert_close(d.mode(), head.linear(x))
+    s = torch.stack([d.sample() for _ in range(4000)])
+    assert torch.allclose(s.std(0), torch.full((5, 2), float(np.exp(-0.7))), atol=0.05)
+    d.log_prob(a).sum().backward()  # gradients reach both the mean and the state-independent log std
+    assert head.log_std.grad is not None and head.linear.weight.grad is not None
+
+
+def test_value_head_and_clipping():
+    assert ValueHead(3)(torch.zeros(7, 3)).shape == (7,)
+    space = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
+    out = clip_actions(np.array([[3.0, -1.0], [0.5, 0.5], [-9.0, 9.0]]), space)
+    assert out.dtype == np.float32 and out.tolist() == [[2.0, 0.0], [0.5, 0.5], [-2.0, 1.0]]
+    pendulum = gym.make("Pendulum-v1").action_space
+    ac = ActorCritic(gym.make("Pendulum-v1").observation_space, pendulum, log_std_init=3.0)
+    torch.manual_seed(0)
+    actions, logp, _ = ac.step(torch.zeros(64, 3))
+    assert actions.abs().max() > 2.0  # std e^3: samples leave the bounds ...
+    env_a = ac.env_actions(actions.numpy())
+    assert env_a.shape == (64, 1) and np.abs(env_a).max() <= 2.0  # ... the env only sees them clipped
+    torch.testing.assert_close(logp, ac.dist(torch.zeros(64, 3)).log_prob(actions))  # log-prob of the raw sample
+
+
+def test_actor_critic_trunks_heads_and_init():
+    discrete = gym.spaces.Discrete(3)
+    ac = ActorCritic(BOX4, discrete, {"type": "mlp", "hidden": [8], "activation": "tanh"})
+    assert not ac.shared and ac.v_trunk is not None
+    n_sep = sum(p.numel() for p in ac.parameters())
+    assert n_sep == 2 * (4 * 8 + 8) + (8 * 3 + 3) + (8 + 1)
+    shared = ActorCritic(BOX4, discrete, {"type": "mlp", "hidden": [8]}, share_trunk=True)
+    assert sum(p.numel() for p in shared.parameters()) == n_sep - (4 * 8 + 8)
+    # SB3 / CleanRL init: policy head gain 0.01 (near-uniform start), value head gain 1, zero biases
+    assert ac.pi_head.linear.weight.abs().max() < 0.05 and not ac.pi_head.linear.bias.any()
+    w = ac.pi_trunk.body[0].weight
+    torch.testing.assert_close(w.T @ w, 2.0 * torch.eye(4), atol=1e-5, rtol=0)  # orthogonal columns, gain sqrt(2)
+    obs = torch.randn(10, 4)
+    a, logp, v = ac.step(obs)
+    logp2, ent, v2 = ac.evaluate(obs, a)
+    torch.testing.assert_close(logp, logp2)
+    torch.testing.assert_close(v, v2)
+    assert ent.shape == (10,) and torch.equal(ac.step(obs, deterministic=True)[0], ac.dist(obs).mode())
+    # the cnn trunk is shared by default; without a critic the values are zeros
+    cnn = ActorCritic(ATARI, gym.spaces.Discrete(6))
+    assert cnn.shared and cnn.v_trunk is None
+    a, _, v = cnn.step(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
+    assert a.shape == (2,) and v.shape == (2,)
+    actor_only = ActorCritic(BOX4, discrete, critic=False)
+    assert actor_only.v_head is None and not actor_only.value(obs).any()
+
+
+@pytest.mark.parametrize("net, space, fragment", [
+    ({"type": "mlp", "dueling": True}, gym.spaces.Discrete(2), "dueling"),
+    (None, gym.spaces.MultiBinary(3), "Discrete or Box"),
+])
+def test_actor_critic_user_errors(net, space, fragment):
+    with pytest.raises(UserError, match=fragment):
+        ActorCritic(BOX4, space, net)
