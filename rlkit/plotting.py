@@ -80,7 +80,8 @@ def plot_runs(run_dirs: list[Path], out: Path, window: int | None = None) -> Pat
         for run, m in data:
             if col not in m:
                 continue
-            x, y = m["step"], m[col]
+            ok = ~np.isnan(m[col])  # rows of other kinds (eval rows) have no value here
+            x, y = m["step"][ok], m[col][ok]
             w = window or max(1, len(y) // 50)
             curves.append(smooth(y, w))
             line, = ax.plot(x, curves[-1], lw=1.8, label=run.name)
@@ -160,8 +161,10 @@ def pick_metric(data: list[dict[str, np.ndarray]], metric: str | None, runs: lis
         lacking = [r.name for r, m in zip(runs, data) if metric not in m or np.isnan(m[metric]).all()]
         if lacking:
             have = sorted(set.intersection(*(set(m) for m in data)) - {"step", "episode", "wall_s"})
-            raise UserError(f"metric={metric}: not logged by {', '.join(lacking)}; columns all runs have: "
-                            f"{', '.join(have)}")
+            from rlkit.errors import did_you_mean
+
+            raise UserError(f"metric={metric}: not logged by {', '.join(lacking)}{did_you_mean(metric, have)}; "
+                            f"columns all runs have: {', '.join(have)}")
         return metric
     for col, _ in PANELS:
         if all(col in m and not np.isnan(m[col]).all() for m in data):
@@ -230,7 +233,7 @@ def compare_runs(run_dirs: list[Path], out: Path, band: str = "minmax", x: str =
         means_all.append(mean)
         rows.append((label, len(runs), float(np.median(last_steps)), float(np.median(last_walls)), float(f.mean()),
                      float(np.ravel(f_lo)[0]), float(np.ravel(f_hi)[0])))
-    ylabel = dict(PANELS).get(metric, metric)
+    ylabel = {**dict(PANELS), "eval/return_mean": "eval return (raw, greedy policy)"}.get(metric, metric)
     ax.set_xlabel("environment steps" if x == "steps" else "training wall seconds (periodic evaluation excluded)")
     ax.set_ylabel(ylabel)
     _focus(ax, np.concatenate(means_all), ylabel)

@@ -71,13 +71,19 @@ def saved_policy(path: Path) -> str | None:
         return None
 
 
-def load_model(path: Path, algo: str) -> tuple[Any, str]:
-    """(model on CPU, library) from a zip; UserError for a missing file or a zip of another algorithm."""
+def check_zip(path: Path) -> Path:
+    """The path, if it names a zip file; a UserError otherwise."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file {path}; give the path of a Stable-Baselines3 model .zip")
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path} is not a zip file; rlkit eval takes a run folder or a Stable-Baselines3 .zip")
+    return path
+
+
+def load_model(path: Path, algo: str) -> tuple[Any, str]:
+    """(model on CPU, library) from a zip; UserError for a missing file or a zip of another algorithm."""
+    path = check_zip(path)
     cls, library = algo_class(algo)
     try:
         model = cls.load(path, device="cpu", custom_objects=CUSTOM_OBJECTS)
@@ -176,7 +182,7 @@ def evaluate_zip(zip_path: Path, algo: str | None, env_name: str | None, env_kwa
     from rlkit.seeding import seed_everything
     from rlkit.video import RecordEpisodes, make_recordable
 
-    zip_path = Path(zip_path)
+    zip_path = check_zip(zip_path)
     if algo is None:
         raise UserError(f"{zip_path} is a Stable-Baselines3 model: say which algorithm saved it with algo=NAME "
                         f"({', '.join(ALGOS)}), e.g. rlkit eval {zip_path} algo=ppo env=cartpole")

@@ -31,7 +31,7 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def build(spec: RunSpec, training: bool = True) -> tuple[Any, Any]:
+def build(spec: RunSpec, training: bool = True, render_mode: str | None = None) -> tuple[Any, Any]:
     """(agent, env) for a spec, with the training env or the evaluation env; UserError for a mismatch."""
     cls = agents.get(spec.agent)
     torch.set_num_threads(spec.config.threads)
@@ -39,7 +39,7 @@ def build(spec: RunSpec, training: bool = True) -> tuple[Any, Any]:
     # (measured: a DQN gradient step 4.0 -> 2.2 ms); flushing them to zero changes no result we report.
     torch.set_flush_denormal(True)
     seed_everything(spec.config.seed)
-    env = cls.make_env(spec.env_ref, spec.config, training=training)
+    env = cls.make_env(spec.env_ref, spec.config, render_mode=render_mode, training=training)
     return cls(spec.config, env), env
 
 
@@ -214,15 +214,18 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, deterministic: bool
     spec = load_spec(run_dir)
     ckpt = Checkpointer(run_dir / "checkpoints", every=spec.config.checkpoint_every)
     step, state = ckpt.load(checkpoint)
-    agent, env = build(spec, training=False)
+    render_mode = None
+    if video is not None:  # the agent is built with the env it plays, whatever it keeps of it
+        cls = agents.get(spec.agent)
+        probe, render_mode = make_recordable(
+            lambda mode: cls.make_env(spec.env_ref, spec.config, render_mode=mode, training=False), spec.env)
+        probe.close()
+    agent, env = build(spec, training=False, render_mode=render_mode)
     agent.load_state_dict(state["agent"])
     seed = spec.config.seed + EVAL_SEED_OFFSET if seed is None else seed
     episodes = episodes or spec.config.eval_episodes
     out = run_dir if out is None else Path(out)
     if video is not None:
-        cls, cfg = type(agent), spec.config
-        env, _ = make_recordable(lambda mode: cls.make_env(spec.env_ref, cfg, render_mode=mode, training=False),
-                                 spec.env)
         label = f"{checkpoint}-step{step}" if checkpoint in ("last", "best") else f"step{step}"
         env = RecordEpisodes(env, out / "videos", video, min(video_episodes, episodes),
                              name=lambda i: f"{spec.agent}-{label}-seed{seed + i}")
