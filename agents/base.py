@@ -42,7 +42,10 @@ class Agent:
         raise NotImplementedError
 
     def learn(self, env: Any, total_steps: int, logger: Logger, ckpt: Checkpointer) -> None:
-        """Train until `total_steps` (or cfg.total_episodes, or a stop request), saving through `ckpt`."""
+        """Train until `total_steps` (or cfg.total_episodes, or a stop request), saving through `ckpt`.
+
+        Ask `ckpt.due(step)` between steps or episodes (it also runs the periodic evaluation of
+        eval_every there, leaving every random stream of the agent as it was)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -51,6 +54,11 @@ class Agent:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def policy_state_dict(self) -> dict[str, Any]:
+        """What load_state_dict needs to act as now (the `best` checkpoint of eval_every): the whole state
+        by default; an agent may leave out large training-only parts (DQN: its replay memory)."""
+        return self.state_dict()
 
     @property
     def steps_done(self) -> int:

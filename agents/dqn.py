@@ -285,6 +285,9 @@ class DQN(Agent):
             state["replay"] = self.buffer.state_dict()
         return state
 
+    def policy_state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.state_dict().items() if k != "replay"}  # acting needs no replay memory
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
             self.q_net.load_state_dict(state["q_net"])

@@ -4,6 +4,10 @@ Layout in `<run>/checkpoints/`: `step_<N>.pt` files (torch.save of a dict; numpy
 and `latest.json` naming the newest file with its SHA-256. A file is written to a temp name, fsynced
 and renamed; `latest.json` is replaced the same way afterwards, so a crash at any point leaves the
 previous checkpoint intact. Loading uses `torch.load(weights_only=True)`: no pickled objects.
+
+With `eval_every`, training also keeps the policy that scored best in the periodic evaluations:
+`best_step_<N>.pt` (what the agent needs to act, for `rlkit eval checkpoint=best`, not for resuming)
+and `best.json` (its file, step, SHA-256 and score), written the same atomic way.
 """
 
 from __future__ import annotations
@@ -72,10 +76,27 @@ class Checkpointer:
         self._old_handlers: dict[int, Any] = {}
         # name -> callable returning extra state saved beside the agent's (logger counters, global RNGs)
         self.extras: dict[str, Callable[[], Any]] = {}
+        # called as periodic(step) from due() once `periodic_every` more steps have passed (train.py: evaluation)
+        self.periodic: Callable[[int], None] | None = None
+        self.periodic_every = 0
+        self._next_periodic = 0
+
+    def set_periodic(self, every: int, fn: Callable[[int], None], after_step: int = 0) -> None:
+        """Call fn(step) from due() at the first call on or after each multiple of `every` beyond `after_step`.
+
+        Every agent asks due() between its steps or episodes, so a periodic job (the evaluation of
+        `eval_every`) runs at a consistent point of any agent's loop without code in the agent."""
+        self.periodic, self.periodic_every = fn, int(every)
+        self._next_periodic = (int(after_step) // self.periodic_every + 1) * self.periodic_every
 
     # -- saving -----------------------------------------------------------------------------------
     def due(self, step: int) -> bool:
-        """True when `every` steps have passed since the last save (or a stop was requested)."""
+        """True when `every` steps have passed since the last save (or a stop was requested).
+
+        Runs the periodic job first when one is due (see set_periodic)."""
+        if self.periodic is not None and step >= self._next_periodic and not self.stop_requested:
+            self._next_periodic = (int(step) // self.periodic_every + 1) * self.periodic_every
+            self.periodic(int(step))
         if self.stop_requested:
             return True
         last = self.last_saved_step or 0
@@ -103,6 +124,32 @@ class Checkpointer:
                 old.unlink()
         return self.folder / name
 
+    def save_best(self, step: int, agent_state: dict[str, Any], score: dict[str, Any]) -> Path:
+        """Write best_step_<step>.pt (the agent's state only) and best.json with its score; drop the older best."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, "step": int(step), "state": to_tensors({"agent": agent_state})}, buf)
+        data = buf.getvalue()
+        name = f"best_step_{int(step):012d}.pt"
+        atomic_write_bytes(self.folder / name, data)
+        record = {"file": name, "step": int(step), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                  **score}
+        atomic_write_text(self.folder / "best.json", json.dumps(record, indent=1) + "\n")
+        for old in self.folder.glob("best_step_*.pt"):
+            if old.name != name:
+                old.unlink()
+        return self.folder / name
+
+    def best(self) -> dict[str, Any] | None:
+        """The best.json record (None when the run kept no best checkpoint)."""
+        try:
+            return json.loads((self.folder / "best.json").read_text())
+        except OSError:
+            return None
+        except json.JSONDecodeError as e:
+            raise UserError(f"{self.folder / 'best.json'} is corrupt ({e}); delete it, or use checkpoint=last") \
+                from None
+
     def _hashes(self) -> dict[str, str]:
         try:
             return dict(json.loads((self.folder / "latest.json").read_text()).get("all", {}))
@@ -121,15 +168,27 @@ class Checkpointer:
             raise UserError(f"{pointer} is corrupt ({e}); restore it, or delete the run's checkpoints") from None
 
     def load(self, which: str | int = "last") -> tuple[int, dict[str, Any]]:
-        """(step, state) of the latest checkpoint (or of step `which`), verified against its SHA-256."""
+        """(step, state) of the latest checkpoint, the best one, or the one of step `which`, verified
+        against its SHA-256. A best checkpoint holds only the agent's state (enough to act)."""
         if which == "last":
             rec = self.latest()
+            path, digest = self.folder / rec["file"], rec.get("sha256")
+        elif which == "best":
+            rec = self.best()
+            if rec is None:
+                raise UserError(f"no best checkpoint in {self.folder}: the run was trained without eval_every "
+                                "(train with eval_every=N to keep one); use checkpoint=last or checkpoint=<step>")
             path, digest = self.folder / rec["file"], rec.get("sha256")
         else:
             path = self.folder / f"step_{int(which):012d}.pt"
             digest = self._hashes().get(path.name)
-            if not path.exists():
+            best = self.best() if not path.exists() else None
+            if best is not None and best.get("step") == int(which):
+                path, digest = self.folder / best["file"], best.get("sha256")
+            elif not path.exists():
                 have = ", ".join(str(int(p.stem[5:])) for p in sorted(self.folder.glob("step_*.pt")))
+                if best is not None:
+                    have += f"{', ' if have else ''}{best['step']} (best)"
                 raise UserError(f"no checkpoint at step {which} in {self.folder}; saved steps: {have or 'none'}")
         return load_file(path, digest)
 

@@ -1,8 +1,10 @@
 """`rlkit` command line: parse words, dispatch, map errors to exit codes (0 ok, 2 user error, 1 bug).
 
     rlkit train agent=q_learning env=rooms [key=value ...]
-    rlkit eval runs/<id> [episodes=20] [deterministic=true] [seed=N] [checkpoint=last|<step>]
+    rlkit eval runs/<id> [episodes=20] [deterministic=true] [seed=N] [checkpoint=best|last|<step>] [video=gif|mp4]
+    rlkit eval model.zip algo=ppo env=cartpole [episodes=20] ...    (a Stable-Baselines3 model)
     rlkit plot runs/<id> [runs/<id2> ...] [out=curves.png] [window=N]
+    rlkit compare runs/<a> runs/<b> ... [out=PNG] [band=minmax|ci] [x=steps|wall]
     rlkit resume runs/<id> [total_steps=N]
     rlkit list [AGENT]
 """
@@ -38,11 +40,34 @@ examples:
 
 EPILOG_EVAL = """\
 words:
-  episodes=N            episodes to play (default: the run's eval_episodes)
+  episodes=N            episodes to play (default: the run's eval_episodes; 10 for a zip)
   deterministic=BOOL    greedy policy (default true)
   seed=N                first episode seed (default: the run's seed + 10000, as the final eval in train)
-  checkpoint=last|STEP  which checkpoint to load (default last)
-Prints mean +/- std and min/max of the raw return and the episode length; writes <run>/eval.json.
+  checkpoint=WHICH      last (default), best (kept by training with eval_every=N) or a step number
+  video=gif|mp4         record episodes to <out>/videos/ (rgb frames, or the env's text drawn as images)
+  video_episodes=N      how many of the episodes to record (default 1)
+  out=DIR               where eval.json and videos/ go (default: the run folder; <zip minus .zip>-eval/)
+  algo=NAME env=NAME    for a Stable-Baselines3 .zip: the algorithm that saved it (dqn, ppo, a2c, sac, td3,
+                        ddpg; trpo, qrdqn, tqc, ars, crossq, ppo_lstm, ppo_mask with sb3-contrib) and the
+                        env it plays (built as for our agents: the same wrappers, Atari too); env.<kw>=VALUE
+Prints mean +/- std and min/max of the raw return and the episode length; writes eval.json with the
+same keys for runs and zips. SB3 loads a zip by unpickling parts of it: evaluate only files you trust.
+
+examples:
+  rlkit eval runs/dqn-cartpole-20260101-120000-s0 checkpoint=best video=gif
+  rlkit eval ppo_cartpole.zip algo=ppo env=cartpole episodes=20
+"""
+
+EPILOG_COMPARE = """\
+words:
+  out=PATH              the PNG to write (default: runs/compare-<time>.png beside the first run)
+  band=minmax|ci        shaded band across seeds: min-max (default) or a 95% bootstrap CI of the mean
+  x=steps|wall          x axis: environment steps (default) or training wall seconds
+  metric=NAME           a metrics.csv column (default: charts/return, or charts/reward for bandits;
+                        eval/return_mean for runs trained with eval_every)
+  window=N              moving average over N rows of each seed before averaging (default: rows/50)
+Runs of the same agent, env and hyperparameters (seed aside) are one curve: the mean over seeds, with
+the band. Prints a table of the final values (the mean of each seed's last 10% of rows).
 """
 
 EPILOG_PLOT = """\
@@ -71,13 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     t = sub.add_parser("train", help="train an agent; writes a run folder", epilog=EPILOG_TRAIN, formatter_class=raw)
     t.add_argument("words", nargs="*", metavar="key=value")
-    e = sub.add_parser("eval", help="replay a run's saved policy; writes eval.json", epilog=EPILOG_EVAL,
-                       formatter_class=raw)
-    e.add_argument("run", help="a run folder, e.g. runs/q_learning-rooms-20260101-120000-s0")
+    e = sub.add_parser("eval", help="replay a run's (or an SB3 zip's) saved policy; writes eval.json",
+                       epilog=EPILOG_EVAL, formatter_class=raw)
+    e.add_argument("run", help="a run folder, e.g. runs/q_learning-rooms-20260101-120000-s0, or an SB3 .zip")
     e.add_argument("words", nargs="*", metavar="key=value")
     pl = sub.add_parser("plot", help="PNG of learning curves of one or more runs", epilog=EPILOG_PLOT,
                         formatter_class=raw)
     pl.add_argument("runs", nargs="+", metavar="run-or-key=value")
+    c = sub.add_parser("compare", help="PNG of learning curves, seeds of one agent/env aggregated; prints a table",
+                       epilog=EPILOG_COMPARE, formatter_class=raw)
+    c.add_argument("runs", nargs="+", metavar="run-or-key=value")
     r = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint", epilog=EPILOG_RESUME,
                        formatter_class=raw)
     r.add_argument("run")
@@ -132,37 +160,106 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rlkit.config import NonNegInt, PositiveInt, coerce
     from rlkit.overrides import parse_words
-    from rlkit.train import evaluate_run
 
     words = parse_words(args.words)
-    allowed = {"episodes": PositiveInt | None, "deterministic": bool, "seed": NonNegInt | None,
-               "checkpoint": str}
+    target = Path(args.run)
+    is_zip = target.suffix == ".zip" or target.is_file()
+    allowed: dict[str, object] = {"episodes": PositiveInt | None, "deterministic": bool, "seed": NonNegInt | None,
+                                  "checkpoint": str, "video": str, "video_episodes": PositiveInt, "out": str}
+    if is_zip:
+        allowed = {**{k: v for k, v in allowed.items() if k != "checkpoint"}, "algo": str, "env": str}
     for k in words:
-        if k not in allowed:
+        if k not in allowed and not (is_zip and k.startswith("env.")):
             from rlkit.errors import did_you_mean
 
+            if not is_zip and k in ("algo", "env"):
+                raise UserError(f"{k}= is for Stable-Baselines3 .zip files; a run folder already knows its agent "
+                                "and env (config.yaml)")
             raise UserError(f"unknown key '{k}' for eval{did_you_mean(k, allowed)}; valid keys: {', '.join(allowed)}")
-    opts = {k: coerce(v, allowed[k], k) for k, v in words.items()}
-    ckpt = opts.get("checkpoint", "last")
-    if ckpt != "last":
-        try:
-            ckpt = int(ckpt)
-        except ValueError:
-            raise UserError(f"checkpoint={ckpt}: use checkpoint=last or checkpoint=<step>") from None
-    stats = evaluate_run(Path(args.run), opts.get("episodes"), opts.get("deterministic", True), opts.get("seed"),
-                         ckpt)
-    print(f"{args.run} (checkpoint at step {stats['checkpoint_step']}, "
-          f"{'greedy' if opts.get('deterministic', True) else 'stochastic'} policy, seed {stats['seed']})")
+    opts = {k: coerce(v, allowed[k], k) for k, v in words.items() if k in allowed}
+    video = opts.get("video")
+    if video is not None and video not in ("gif", "mp4"):
+        raise UserError(f"video={video}: use video=gif or video=mp4")
+    if "video_episodes" in opts and video is None:
+        raise UserError(f"video_episodes={opts['video_episodes']} needs video=gif or video=mp4")
+    if "out" in opts:
+        out = Path(opts["out"])
+    else:
+        out = target.with_name(target.stem + "-eval") if is_zip else target
+    deterministic = opts.get("deterministic", True)
+    if is_zip:
+        from rlkit.sb3_models import evaluate_zip
+
+        env_kwargs = {k[4:]: v for k, v in words.items() if k.startswith("env.")}
+        stats = evaluate_zip(target, opts.get("algo"), opts.get("env"), env_kwargs, opts.get("episodes") or 10,
+                             deterministic, opts.get("seed"), video, opts.get("video_episodes", 1), out)
+        what = f"{args.run} ({stats['library']} {stats['agent']} on {stats['env']}, {stats['checkpoint_step']} steps"
+    else:
+        from rlkit.train import evaluate_run
+
+        ckpt = opts.get("checkpoint", "last")
+        if ckpt not in ("last", "best"):
+            try:
+                ckpt = int(ckpt)
+            except ValueError:
+                raise UserError(f"checkpoint={ckpt}: use checkpoint=last, checkpoint=best or checkpoint=<step>") \
+                    from None
+        stats = evaluate_run(target, opts.get("episodes"), deterministic, opts.get("seed"), ckpt, video,
+                             opts.get("video_episodes", 1), out)
+        which = f"{ckpt} checkpoint, " if ckpt in ("last", "best") else "checkpoint "
+        what = f"{args.run} ({which}at step {stats['checkpoint_step']}"
+    print(f"{what}, {'greedy' if deterministic else 'stochastic'} policy, seeds {stats['seed']}.."
+          f"{stats['seed'] + stats['episodes'] - 1})")
     print(f"return (raw): {stats['return_mean']:.3f} +/- {stats['return_std']:.3f}  "
           f"min {stats['return_min']:.3f}  max {stats['return_max']:.3f}  over {stats['episodes']} episodes")
-    print(f"episode length: {stats['length_mean']:.1f} mean")
+    print(f"episode length: {stats['length_mean']:.1f} +/- {stats['length_std']:.1f}  "
+          f"min {stats['length_min']}  max {stats['length_max']}")
+    from rlkit.evaluation import RECORD_KEYS
+
     for k, v in stats.items():
-        if k not in ("run", "checkpoint_step", "episodes", "returns", "seed", "deterministic", "cut_episodes") \
-                and not k.startswith(("return_", "length_")):
+        if k not in RECORD_KEYS:
             print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     if stats.get("cut_episodes"):
         print(f"note: {stats['cut_episodes']} episode(s) were cut at the eval step cap (the policy loops)")
-    print(f"wrote {Path(args.run) / 'eval.json'}")
+    for v in stats["videos"]:
+        print(f"video: {v['path']} ({v['frames']} frames at {v['fps']:g} fps"
+              + (", cut: GIFs keep the first frames only, use video=mp4" if v["cut"] else "") + ")")
+    print(f"wrote {out / 'eval.json'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rlkit.config import PositiveInt, coerce
+    from rlkit.overrides import parse_word
+    from rlkit.plotting import compare_runs
+
+    keys = ("out", "band", "x", "metric", "window")
+    runs, opts = [], {}
+    for w in args.runs:
+        if "=" in w and not Path(w).exists():
+            k, v = parse_word(w)
+            if k not in keys:
+                from rlkit.errors import did_you_mean
+
+                raise UserError(f"unknown key '{k}' for compare{did_you_mean(k, keys)}; valid keys: {', '.join(keys)}")
+            opts[k] = v
+        else:
+            runs.append(Path(w))
+    if not runs:
+        raise UserError("compare needs run folders, e.g. rlkit compare runs/<a> runs/<b>")
+    for r in runs:
+        if not r.is_dir():
+            raise UserError(f"no run folder {r}")
+    band, x = str(opts.get("band", "minmax")), str(opts.get("x", "steps"))
+    if band not in ("minmax", "ci"):
+        raise UserError(f"band={band}: use band=minmax or band=ci")
+    if x not in ("steps", "wall"):
+        raise UserError(f"x={x}: use x=steps or x=wall")
+    window = coerce(opts["window"], PositiveInt, "window") if "window" in opts else None
+    out = Path(str(opts["out"])) if "out" in opts else runs[0].parent / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.png"
+    path, table = compare_runs(runs, out, band=band, x=x, metric=opts.get("metric"), window=window)
+    print(table)
+    print(f"wrote {path}")
     return 0
 
 
@@ -231,4 +328,5 @@ def cmd_list(args_or_agent) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "resume": cmd_resume, "list": cmd_list}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "resume": cmd_resume, "list": cmd_list,
+            "compare": cmd_compare}

@@ -107,6 +107,8 @@ class TrainConfig:
     """also stop after this many episodes (null: no episode limit)"""
     eval_episodes: PositiveInt = 10
     """episodes of the final evaluation (written to summary.json)"""
+    eval_every: PositiveInt | None = None
+    """evaluate every N env steps (eval/* in metrics.csv) and keep the best policy (checkpoint=best); null: off"""
     checkpoint_every: PositiveInt = 10_000
     """steps between checkpoints (one is also written at the end, on Ctrl-C and on SIGTERM)"""
     threads: PositiveInt = 1

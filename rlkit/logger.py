@@ -65,6 +65,12 @@ class Logger:
     def elapsed(self) -> float:
         return self.wall_offset + time.perf_counter() - self.t0
 
+    def exclude_time(self, seconds: float) -> None:
+        """Leave `seconds` (a periodic evaluation) out of wall_s and steps/s: they measure training."""
+        self.wall_offset -= seconds
+        step, t = self._sps_mark
+        self._sps_mark = (step, t + seconds)
+
     def episode(self, step: int, ret: float, length: int, **extra: float) -> None:
         """Log one finished episode: raw return, length, steps/s and any extra metrics."""
         self.episodes += 1
