@@ -389,7 +389,7 @@ def plan(kind: str, words: list[str]) -> Plan:
     cls = agents.get(agent)
     bench_opts = {k: values.pop(k) for k in list(values) if k in BENCH_KEYS}
     seeds = parse_seeds(bench_opts.get("seeds", 5 if kind == "bench" else 1))
-    workers = _opt(bench_opts, "workers", int, 1, 1)
+    workers = _opt(bench_opts, "workers", int, 1, 0)
     backend = bench_opts.get("backend", "local")
     if backend not in ("local", "ray"):
         raise UserError(f"backend={backend!r}: use backend=local (processes on this machine) or backend=ray")
@@ -652,6 +652,18 @@ def run_local(jobs: list[Job], workers: int, on_result: Callable[[BenchRun], Non
             proc.terminate()
 
 
+def run_inline(jobs: list[Job], on_result: Callable[[BenchRun], None], progress: Progress) -> None:
+    """workers=0: run the jobs one after another in this process (for debugging; memory is not per run)."""
+    for job in jobs:
+        progress.started(job.id)
+        try:
+            run = BenchRun(**run_job(job, progress.update))
+        except Exception:  # noqa: BLE001  (reported like a failed worker)
+            run = BenchRun(job.id, job.label, job.side, job.seed, error=traceback.format_exc())
+        on_result(run)
+        progress.finished(run)
+
+
 def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun], None],
             progress: Progress) -> dict[str, Any]:
     """Submit every job as a Ray task (CPU/GPU request, retries on worker death); gather as they finish."""
@@ -670,13 +682,12 @@ def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun
             ray.init(**kw)
         except ConnectionError as e:
             raise UserError(f"cannot reach the Ray cluster at ray.address={address}: {e}") from None
-    remote = ray.remote(_ray_job)
+    remote = ray.remote(max_calls=1)(_ray_job)
     refs: dict[Any, Job] = {}
     for job in jobs:
         threads = int(job.values.get("threads", 1))
         ref = remote.options(num_cpus=threads, num_gpus=float(opts.get("ray.gpus", 0.0)),
-                             max_retries=int(opts.get("ray.retries", 1)), retry_exceptions=False,
-                             max_calls=1).remote(job)
+                             max_retries=int(opts.get("ray.retries", 1)), retry_exceptions=False).remote(job)
         refs[ref] = job
         progress.started(job.id)
     pending = list(refs)
@@ -731,6 +742,8 @@ def execute(p: Plan, progress_enabled: bool = True) -> int:
     try:
         if p.opts["backend"] == "ray":
             extra = run_ray(p.jobs, p.opts, on_result, progress)
+        elif p.opts["workers"] == 0:
+            run_inline(p.jobs, on_result, progress)
         else:
             run_local(p.jobs, p.opts["workers"], on_result, progress)
     finally:

@@ -251,7 +251,9 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
     j0 = plan.jobs[0]
     threads = sorted({r.extra.get("torch_threads") for r in runs if r.ok and r.extra.get("torch_threads")})
     backend = plan.opts["backend"]
-    if backend == "local":
+    if backend == "local" and plan.opts["workers"] == 0:
+        how = "in the calling process, one run after another (workers=0: peak memory is not per run)"
+    elif backend == "local":
         from rlkit.bench import cpu_slots
 
         slots = cpu_slots(plan.opts["workers"])

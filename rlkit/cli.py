@@ -73,7 +73,8 @@ words:
   eval_every=K           env steps between evaluations (default total_steps/20)
   eval_episodes=N        greedy episodes per evaluation (default the config's eval_episodes; 0: none)
   measure_after=N        training steps/s counted after this step (default learning_starts)
-  workers=N              runs at once in local processes, each pinned to an equal CPU share (default 1)
+  workers=N              runs at once in local processes, each pinned to an equal CPU share (default 1;
+                        0: one after another in this process, for debugging)
   backend=local|ray      ray: one Ray task per run (pip install 'rlkit[ray]');
   ray.address=auto       join a running cluster; ray.num_cpus=N, ray.gpus=G (per task), ray.retries=R
   runs.dir=PATH          where the folder goes (default runs)
