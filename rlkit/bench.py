@@ -123,6 +123,7 @@ class Job:
     eval_episodes: int
     measure_after: int = 0  # training steps/s is measured over the steps after this one
     reference: tuple[str, str] | None = None  # key into REFERENCES: measure that instead of eval returns
+    threads: int = 1  # torch threads of the run (its CPU request on Ray)
     cpus: list[int] | None = None  # CPU affinity of the job's process (local backend)
 
 
@@ -231,11 +232,11 @@ def _run_ours(spec: Any, job: Job, on_eval: Callable[[int, float, float], None])
                 mark = (before, train_s)
             agent.learn(env, target, logger, ckpt)
             train_s += time.perf_counter() - t0
+            if agent.steps_done == before:  # stopped by its own limit (e.g. total_episodes)
+                break
             value = measure(agent, logger.rows) if measure else _evaluate(agent, eval_env, job)
             logger.rows.clear()
             on_eval(agent.steps_done, train_s, value)
-            if agent.steps_done == before:  # stopped by its own limit (e.g. total_episodes)
-                break
         logger.close()
     return mark, agent.steps_done, train_s
 
@@ -452,7 +453,7 @@ def plan(kind: str, words: list[str]) -> Plan:
             for side in sides:
                 lab = side if kind == "bench" and side == "sb3" else label
                 jobs.append(Job(len(jobs), lab, side, v, seed, total, eval_every, eval_episodes, measure_after,
-                                reference))
+                                reference, cfg.threads))
                 if lab not in labels:
                     labels.append(lab)
     assert first_spec is not None
@@ -482,7 +483,7 @@ def plan(kind: str, words: list[str]) -> Plan:
         gpus = _opt(bench_opts, "ray.gpus", float, 0.0, 0)
         bench_opts.update({"ray.retries": retries, "ray.gpus": gpus})
     runs_dir = Path(str(bench_opts.get("runs.dir", "runs")))
-    out = _new_dir(runs_dir, f"{kind}-{agent}-{first_spec.env_ref.slug}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = runs_dir / f"{kind}-{agent}-{first_spec.env_ref.slug}-{time.strftime('%Y%m%d-%H%M%S')}"  # made by execute
     opts = {**bench_opts, "workers": workers, "backend": backend, "seeds": seeds, "swept": list(swept),
             "against": against}
     return Plan(kind, agent, first_spec.env, jobs, labels, opts, out, f"rlkit {kind} " + " ".join(words),
@@ -664,35 +665,52 @@ def run_inline(jobs: list[Job], on_result: Callable[[BenchRun], None], progress:
         progress.finished(run)
 
 
-def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun], None],
-            progress: Progress) -> dict[str, Any]:
-    """Submit every job as a Ray task (CPU/GPU request, retries on worker death); gather as they finish."""
+def ray_init(opts: dict[str, Any]) -> None:
+    """Join ray.address (e.g. auto), or start a local Ray instance (ray.num_cpus CPUs), unless one is running."""
     try:
         import ray
     except ImportError:
         raise UserError("backend=ray needs Ray: pip install 'rlkit[ray]'") from None
-    if not ray.is_initialized():
-        address = opts.get("ray.address")
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            kw["address"] = str(address)
-        elif "ray.num_cpus" in opts:
-            kw["num_cpus"] = int(opts["ray.num_cpus"])
-        try:
-            ray.init(**kw)
-        except ConnectionError as e:
-            raise UserError(f"cannot reach the Ray cluster at ray.address={address}: {e}") from None
-    remote = ray.remote(max_calls=1)(_ray_job)
+    if ray.is_initialized():
+        return
+    address = opts.get("ray.address")
+    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address:
+        kw["address"] = str(address)
+    elif "ray.num_cpus" in opts:
+        kw["num_cpus"] = int(opts["ray.num_cpus"])
+    try:
+        ray.init(**kw)
+    except ConnectionError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot reach a Ray cluster at ray.address={address} ({first}); start one with "
+                        "`ray start --head`, or drop ray.address for a local instance") from None
+
+
+def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun], None],
+            progress: Progress) -> dict[str, Any]:
+    """Submit every job as a Ray task (CPU/GPU request, retries on worker death); gather as they finish."""
+    import ray
+    from ray.util.queue import Queue
+
+    remote = ray.remote(max_calls=1)(_ray_job)  # a fresh worker process per task: its own peak memory
+    queue = Queue(actor_options={"num_cpus": 0})  # progress messages from the tasks
     refs: dict[Any, Job] = {}
     for job in jobs:
-        threads = int(job.values.get("threads", 1))
-        ref = remote.options(num_cpus=threads, num_gpus=float(opts.get("ray.gpus", 0.0)),
-                             max_retries=int(opts.get("ray.retries", 1)), retry_exceptions=False).remote(job)
+        ref = remote.options(num_cpus=job.threads, num_gpus=float(opts.get("ray.gpus", 0.0)),
+                             max_retries=int(opts.get("ray.retries", 1)), retry_exceptions=False).remote(job, queue)
         refs[ref] = job
         progress.started(job.id)
     pending = list(refs)
+
+    def drain() -> None:
+        n = queue.size()
+        for msg in queue.get_nowait_batch(n) if n else []:
+            progress.update(msg)
+
     while pending:
         ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+        drain()
         for ref in ready:
             job = refs[ref]
             try:
@@ -703,11 +721,13 @@ def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun
                                + (msg[0] if msg else ""))
             on_result(run)
             progress.finished(run)
+    drain()
+    queue.shutdown()
     return {"ray": ray.__version__, "ray_resources": ray.cluster_resources()}
 
 
-def _ray_job(job: Job) -> dict[str, Any]:
-    return run_job(job)
+def _ray_job(job: Job, queue: Any) -> dict[str, Any]:
+    return run_job(job, queue.put)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -716,6 +736,9 @@ def _ray_job(job: Job) -> dict[str, Any]:
 
 def execute(p: Plan, progress_enabled: bool = True) -> int:
     """Run a plan's jobs, writing results as they arrive, then the report and curves. Returns the exit code."""
+    if p.opts["backend"] == "ray":
+        ray_init(p.opts)  # an unreachable cluster is a user error before anything is written
+    p.out = _new_dir(p.out.parent, p.out.name)
     csv_path = p.out / "results.csv"
     with open(csv_path, "w") as f:
         f.write("side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb\n")

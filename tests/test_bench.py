@@ -254,5 +254,6 @@ def test_ray_sweep_finishes_one_task_and_reports_the_killed_one(cli, tmp_path):
     assert len(log.read_text().split()) == 2  # killed, retried once, killed again
     report = (folder / "report.md").read_text()
     assert "| env.crash=True | 0 | WorkerCrashedError" in report and "Ray tasks" in report
+    assert "env.crash=False seed 0: step 100/200, eval" in err  # progress comes back from the tasks
     runs = [json.loads(line) for line in open(folder / "runs.jsonl")]
     assert sorted(r["error"] is None for r in runs) == [False, True]
