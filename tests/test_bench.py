@@ -257,3 +257,33 @@ def test_ray_sweep_finishes_one_task_and_reports_the_killed_one(cli, tmp_path):
     assert "env.crash=False seed 0: step 100/200, eval" in err  # progress comes back from the tasks
     runs = [json.loads(line) for line in open(folder / "runs.jsonl")]
     assert sorted(r["error"] is None for r in runs) == [False, True]
+
+
+def test_sb3_side_runs_box_actions_with_vecnormalize():
+    """Our PPO does not exist on this branch: drive the SB3 side with a PPO-shaped config on Pendulum."""
+    from dataclasses import dataclass, field
+    from types import SimpleNamespace
+
+    import envs
+    from rlkit.config import NetConfig
+
+    @dataclass(frozen=True)
+    class PPOLike:
+        seed: int = 0
+        total_steps: int = 256
+        threads: int = 1
+        n_envs: int = 2
+        n_steps: int = 64
+        batch_size: int = 64
+        n_epochs: int = 1
+        lr: float = 3e-4
+        norm_obs: bool = True
+        norm_reward: bool = True
+        net: NetConfig = field(default_factory=lambda: NetConfig(hidden=[16]))
+
+    spec = SimpleNamespace(agent="ppo", env_ref=envs.resolve("pendulum"), config=PPOLike())
+    job = bench.Job(0, "sb3", "sb3", {}, 0, 256, eval_every=128, eval_episodes=1)
+    evals = []
+    mark, steps, train_s = bench._run_sb3(spec, job, lambda s, w, v: evals.append((s, v)))
+    assert steps == 256 and [s for s, _ in evals] == [128, 256] and train_s > 0
+    assert all(-2000 < v < 0 for _, v in evals)  # raw Pendulum returns (200 steps of cost), not normalized ones
