@@ -122,7 +122,7 @@ def table(plan: Any, summaries: dict[str, dict[str, Any]]) -> str:
         head = f"| figure | rlkit | {other_name} | ratio rlkit/{other_name} |\n|---|---|---|---|\n"
         return head + "\n".join(f"| {names[f]} | {cells[plan.labels[0]][f]} | {other[f]} | {ratios[f]} |"
                                 for f in rows)
-    head = "| config | " + " | ".join(names[f] for f in rows) + " |\n|---" * (len(rows) + 1) + "|\n"
+    head = "| config | " + " | ".join(names[f] for f in rows) + " |\n" + "|---" * (len(rows) + 1) + "|\n"
     return head + "\n".join(f"| {label} | " + " | ".join(cells[label][f] for f in rows) + " |" for label in cells)
 
 

@@ -204,6 +204,8 @@ def test_sweep_grid_and_a_dead_local_worker_is_reported(cli, tmp_path):
     assert {r["side"] for r in rows} == {"env.crash=False"} and len(rows) == 2  # the finished run is kept
     report = (folder / "report.md").read_text()
     assert "| env.crash=True | 0 | worker process died (exit code 1) |" in report
+    assert "| config | runs finished | final eval return (raw), IQM [95% bootstrap CI] |" in report
+    assert "\n|---|---|---|---|---|\n| env.crash=False | 1 | 10.0 [10.0, 10.0] |" in report  # greedy: action 1
     assert len(log.read_text().split()) == 1
 
 
