@@ -1,60 +1,138 @@
-"""Side-by-side benchmarks against Stable-Baselines3: same env, hyperparameters, seeds, thread count
-and evaluation protocol, each training run in a fresh process (so peak memory is its own).
+"""Benchmarks: ours against Stable-Baselines3 (or against published reference figures), and sweeps.
 
-Protocol: every `eval_every` env steps, training pauses and the greedy policy plays `eval_episodes`
-episodes on a separate evaluation env (seeds seed+10000, ...), scored by one function for both
-sides; wall-clock time to a threshold counts training time only (evaluation excluded). Both sides
-train on rlkit's env construction (`envs.make`), so wrappers are identical. Hyperparameters are
-translated by an explicit table; keys with no SB3 equivalent are listed in the report.
+    rlkit bench agent=dqn env=cartpole seeds=5 [total_steps=N] [threshold=475] [against=sb3|reference]
+                [workers=N] [eval_every=K] [eval_episodes=N] [backend=local|ray] [key=value ...]
+    rlkit sweep agent=dqn env=cartpole seeds=0..9 lr=[1e-4,3e-4] [backend=ray] [...]
+
+Protocol (the same for every side): every `eval_every` env steps training pauses and the greedy policy
+plays `eval_episodes` episodes on a separate evaluation env (episode i reset with seed + 10000 + i),
+scored by one function (rlkit.evaluation.evaluate) for both sides; wall time counts training only.
+Both sides build their envs through `envs.make`, so wrappers are identical, and run the same seeds
+with the same torch thread count. Hyperparameters reach SB3 through the agent's table in
+rlkit/sb3map.py; keys with no SB3 equivalent are listed in the report. Agents with no SB3 counterpart
+are measured against REFERENCES (figures from SEEDS.md / Sutton & Barto) with the same report.
+
+Each (side, config, seed) is one job, run in a fresh process (its own peak memory): locally in up to
+`workers` processes at once, each pinned to an equal share of the CPUs, or as Ray tasks with a CPU/GPU
+request. A job whose process dies is reported as failed; finished results are appended to results.csv
+as they arrive, so nothing finished is lost. Output: runs/<bench|sweep>-<agent>-<env>-<time>/ with
+results.csv, runs.jsonl, report.md and curves.png.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
+import itertools
+import json
+import os
+import platform
 import resource
+import sys
+import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# our DQN key -> SB3 DQN keyword (None: SB3 has no such option; the report lists it)
-SB3_DQN_KEYS: dict[str, str | None] = {
-    "lr": "learning_rate",
-    "buffer_size": "buffer_size",
-    "learning_starts": "learning_starts",
-    "batch_size": "batch_size",
-    "gamma": "gamma",
-    "train_freq": "train_freq",
-    "gradient_steps": "gradient_steps",
-    "target_update_interval": "target_update_interval",
-    "tau": "tau",
-    "epsilon.start": "exploration_initial_eps",
-    "epsilon.end": "exploration_final_eps",
-    "epsilon.fraction": "exploration_fraction",
-    "max_grad_norm": "max_grad_norm",
-    "net.hidden": "policy_kwargs.net_arch",
-    "net.type": "policy (MlpPolicy / CnnPolicy)",
-    "seed": "seed",
-    "device": "device",
-    "double_q": None,
-    "replay": None,
-    "per_alpha": None,
-    "per_beta": None,
-    "n_step": None,
-    "loss": None,
-    "net.dueling": None,
+from rlkit import sb3map
+from rlkit.errors import UserError
+from rlkit.logger import Logger
+
+EXIT_SOME_FAILED = 3  # the report was written, but some jobs failed (listed in it)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reference figures for agents without an SB3 counterpart
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published figure our agent should reproduce, and how to measure ours at each evaluation point."""
+
+    metric: str
+    """what is measured, in words (the report's 'final' row)"""
+    value: float
+    """the reference figure"""
+    tolerance: float
+    """an evaluation point 'reaches' the reference when |ours - value| <= tolerance"""
+    source: str
+    """where the figure comes from"""
+    measure: str
+    """name in MEASURES: (agent, metric rows logged since the last evaluation) -> float"""
+    eval_every: int
+    """default evaluation interval in env steps"""
+
+
+def _mean_of(column: str) -> Callable[[Any, list[dict[str, float]]], float]:
+    def measure(agent: Any, rows: list[dict[str, float]]) -> float:
+        vals = [r[column] for r in rows if column in r]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    return measure
+
+
+def _q_deviation(agent: Any, rows: list[dict[str, float]]) -> float:
+    return float(np.abs(agent.q - agent.env.unwrapped.reference_q()).max())
+
+
+MEASURES: dict[str, Callable[[Any, list[dict[str, float]]], float]] = {
+    "mean_reward": _mean_of("charts/reward"),
+    "mean_episode_return": _mean_of("charts/return"),
+    "q_deviation": _q_deviation,
 }
-# settings under which our DQN is the same algorithm as SB3's (SB3 has plain DQN, uniform replay, Huber loss)
-SB3_DQN_SAME_ALGORITHM = {"double_q": False, "replay": "uniform", "n_step": 1, "loss": "huber", "net.dueling": False}
+
+# (agent, env alias) -> Reference; the agent's preset for that env supplies the hyperparameters
+REFERENCES: dict[tuple[str, str], Reference] = {
+    ("eps_greedy", "bandit"): Reference(
+        "average reward per step over the last 50 steps (2000 problems)", 1.37, 0.05,
+        "Sutton & Barto (2018) Figure 2.2, eps=0.1 at step 1000 (SEEDS.md: near 1.4)", "mean_reward", 50),
+    ("ucb", "bandit"): Reference(
+        "average reward per step over the last 50 steps (2000 problems)", 1.49, 0.05,
+        "Sutton & Barto (2018) Figure 2.4, UCB c=2 at step 1000", "mean_reward", 50),
+    ("q_learning", "rooms"): Reference(
+        "max |Q - Q_notes| over the 6x6 matrix (goal bootstraps: the 400/500 matrix)", 0.0, 0.5,
+        "SEEDS.md, the notes' converged rooms Q-matrix", "q_deviation", 1000),
+    ("sarsa", "cliffwalking"): Reference(
+        "mean return of the training episodes since the last evaluation (online, eps=0.1)", -25.0, 5.0,
+        "Sutton & Barto (2018) Example 6.6 / Figure 6.4: SARSA about -25 per episode", "mean_episode_return", 1000),
+    ("q_learning", "cliffwalking"): Reference(
+        "mean return of the training episodes since the last evaluation (online, eps=0.1)", -50.0, 10.0,
+        "Sutton & Barto (2018) Example 6.6 / Figure 6.4: Q-learning about -50 per episode", "mean_episode_return",
+        1000),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Jobs and their results
+
+
+@dataclass
+class Job:
+    """One training run: which side, the words that resolve its config, and the evaluation protocol."""
+
+    id: int
+    label: str  # the report column: "rlkit", "sb3", or a sweep config such as "lr=0.0001"
+    side: str  # "rlkit" (our agent) or "sb3"
+    values: dict[str, Any]  # parsed words for rlkit.runs.resolve_spec (agent, env, seed, overrides)
+    seed: int
+    total_steps: int
+    eval_every: int
+    eval_episodes: int
+    measure_after: int = 0  # training steps/s is measured over the steps after this one
+    reference: tuple[str, str] | None = None  # key into REFERENCES: measure that instead of eval returns
+    threads: int = 1  # torch threads of the run (its CPU request on Ray)
+    cpus: list[int] | None = None  # CPU affinity of the job's process (local backend)
 
 
 @dataclass
 class BenchRun:
-    """One training run of one side: the eval curve and the throughput/memory figures."""
+    """What one job produced: the eval curve, throughput and memory, or the error that stopped it."""
 
+    job: int
+    label: str
     side: str
     seed: int
     steps: list[int] = field(default_factory=list)
@@ -62,234 +140,645 @@ class BenchRun:
     eval_mean: list[float] = field(default_factory=list)
     train_steps_per_s: float = 0.0
     peak_rss_mb: float = 0.0
+    error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def first_reaching(self, threshold: float) -> tuple[int | None, float | None]:
-        """(env steps, training seconds) of the first evaluation at or above the threshold."""
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def first_reaching(self, reached: Callable[[float], bool]) -> tuple[int | None, float | None]:
+        """(env steps, training seconds) of the first evaluation that `reached` accepts."""
         for s, w, r in zip(self.steps, self.train_wall_s, self.eval_mean):
-            if r >= threshold:
+            if reached(r):
                 return s, w
         return None, None
 
 
-def sb3_dqn_kwargs(cfg: Any, obs_space: Any) -> tuple[str, dict[str, Any]]:
-    """(policy name, DQN(...) kwargs) for our DQNConfig, through SB3_DQN_KEYS."""
-    from agents.dqn import net_spec
-
-    kind = net_spec(cfg.net, obs_space)["type"]
-    kwargs = dict(
-        learning_rate=cfg.lr, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
-        batch_size=cfg.batch_size, gamma=cfg.gamma, train_freq=cfg.train_freq, gradient_steps=cfg.gradient_steps,
-        target_update_interval=cfg.target_update_interval, tau=cfg.tau,
-        exploration_initial_eps=cfg.epsilon.start,
-        exploration_final_eps=cfg.epsilon.start if cfg.epsilon.end is None else cfg.epsilon.end,
-        exploration_fraction=cfg.epsilon.fraction, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed,
-        device="cpu" if cfg.device == "auto" else cfg.device, verbose=0,
-    )
-    if kind == "mlp":
-        kwargs["policy_kwargs"] = {"net_arch": list(cfg.net.hidden)}
-        return "MlpPolicy", kwargs
-    return "CnnPolicy", kwargs
-
-
-def unmapped_keys(cfg: Any) -> list[str]:
-    """Our keys without an SB3 counterpart, with the value this run used."""
-    from rlkit.config import to_dict
-    from rlkit.runs import _flat
-
-    flat = _flat(to_dict(cfg))
-    return [f"{k}={flat[k]}" for k, v in SB3_DQN_KEYS.items() if v is None and k in flat]
-
-
-# --------------------------------------------------------------------------------------------------
-# one training run, in its own process
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
-
-
-def _evaluate(policy, env, episodes: int, seed: int) -> float:
-    returns = []
-    for i in range(episodes):
-        obs, info = env.reset(seed=seed + i)
-        done, ret = False, 0.0
-        while not done:
-            obs, r, term, trunc, info = env.step(policy(obs))
-            ret += float(r)
-            done = term or trunc
-        returns.append(ret)
-    return float(np.mean(returns))
-
-
-def run_one(side: str, words: list[str], eval_every: int, eval_episodes: int, threads: int,
-            stop_at: float | None = None, measure_after: int | None = None) -> dict[str, Any]:
-    """Train one side on the spec given by `words` (rlkit train words); return a BenchRun as a dict.
-
-    `measure_after`: training steps/s is measured over the steps after this one (e.g. learning_starts).
-    `stop_at`: stop early once an evaluation reaches this return (time-to-threshold runs)."""
+def run_job(job: Job, progress: Callable[[tuple], None] | None = None) -> dict[str, Any]:
+    """Train one job in this process and return its BenchRun as a dict (what the workers call)."""
+    if job.cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, job.cpus)
     import torch
 
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)  # both sides: denormal Adam state otherwise slows either ~2x
-    from rlkit.evaluation import EVAL_SEED_OFFSET
-    from rlkit.overrides import parse_words
     from rlkit.runs import resolve_spec
 
-    spec = resolve_spec(parse_words(words), words)
-    cfg = spec.config
-    run = BenchRun(side=side, seed=cfg.seed)
-    measure_after = cfg.learning_starts if measure_after is None else measure_after
-    eval_seed = cfg.seed + EVAL_SEED_OFFSET
-    if side == "rlkit":
-        _run_ours(spec, run, eval_every, eval_episodes, eval_seed, stop_at, measure_after)
+    spec = resolve_spec(dict(job.values), [])
+    torch.set_num_threads(spec.config.threads)
+    torch.set_flush_denormal(True)  # both sides: denormal Adam state otherwise slows either ~2x
+    run = BenchRun(job=job.id, label=job.label, side=job.side, seed=job.seed)
+    run.extra["host"] = platform.node()
+    run.extra["torch_threads"] = torch.get_num_threads()
+
+    def on_eval(step: int, wall: float, value: float) -> None:
+        run.steps.append(int(step))
+        run.train_wall_s.append(float(wall))
+        run.eval_mean.append(float(value))
+        if progress is not None:
+            progress(("eval", job.id, int(step), float(value)))
+
+    if job.side == "sb3":
+        mark, steps, train_s = _run_sb3(spec, job, on_eval)
     else:
-        _run_sb3(spec, run, eval_every, eval_episodes, eval_seed, stop_at, measure_after)
-    run.peak_rss_mb = _peak_rss_mb()
+        mark, steps, train_s = _run_ours(spec, job, on_eval)
+    if mark is not None and train_s > mark[1]:
+        run.train_steps_per_s = (steps - mark[0]) / (train_s - mark[1])
+    run.extra["trained_steps"] = steps
+    run.extra["train_s"] = train_s
+    run.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
     return asdict(run)
 
 
-def _run_ours(spec, run: BenchRun, eval_every, eval_episodes, eval_seed, stop_at, measure_after) -> None:
-    import tempfile
+def _evaluate(agent: Any, env: Any, job: Job) -> float:
+    from rlkit.evaluation import EVAL_SEED_OFFSET, evaluate
 
+    if job.eval_episodes == 0:
+        return float("nan")
+    return evaluate(agent, env, job.eval_episodes, job.seed + EVAL_SEED_OFFSET, deterministic=True)["return_mean"]
+
+
+class RecordingLogger(Logger):
+    """A quiet Logger that also keeps the metric rows in memory (reference measures read them)."""
+
+    def __init__(self, run_dir: Path, total_steps: int):
+        super().__init__(run_dir, total_steps, tensorboard=False, progress=False)
+        self.rows: list[dict[str, float]] = []
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.rows.append(dict(metrics))
+        super().log(step, metrics)
+
+
+def _run_ours(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) -> tuple[Any, int, float]:
     from rlkit.checkpoint import Checkpointer
-    from rlkit.logger import Logger
     from rlkit.train import build
 
     agent, env = build(spec)
     eval_env = type(agent).make_env(spec.env_ref, spec.config, training=False)
+    measure = MEASURES[REFERENCES[job.reference].measure] if job.reference else None
+    total = spec.config.total_steps
     with tempfile.TemporaryDirectory() as tmp:
-        logger = Logger(Path(tmp), spec.config.total_steps, tensorboard=False, progress=False)
+        logger = RecordingLogger(Path(tmp), total)
         ckpt = Checkpointer(Path(tmp) / "ck", every=10**12)
         train_s, mark = 0.0, None
-        while agent.steps_done < spec.config.total_steps:
-            target = min(agent.steps_done + eval_every, spec.config.total_steps)
+        while agent.steps_done < total:
+            before = agent.steps_done
+            target = min((before // job.eval_every + 1) * job.eval_every, total)
             t0 = time.perf_counter()
-            if mark is None and agent.steps_done < measure_after < target:  # start the throughput clock there
-                agent.learn(env, measure_after, logger, ckpt)
-                mark = (agent.steps_done, train_s + time.perf_counter() - t0)
-            elif mark is None and agent.steps_done >= measure_after:
-                mark = (agent.steps_done, train_s)
+            if mark is None and before < job.measure_after < target:  # start the throughput clock there
+                agent.learn(env, job.measure_after, logger, ckpt)
+                mark = (agent.steps_done, time.perf_counter() - t0 + train_s)
+            elif mark is None and before >= job.measure_after:
+                mark = (before, train_s)
             agent.learn(env, target, logger, ckpt)
             train_s += time.perf_counter() - t0
-            mean = _evaluate(lambda o: int(agent.act([o], deterministic=True)[0]), eval_env, eval_episodes, eval_seed) \
-                if eval_episodes else float("nan")
-            run.steps.append(agent.steps_done)
-            run.train_wall_s.append(train_s)
-            run.eval_mean.append(mean)
-            if stop_at is not None and mean >= stop_at:
+            if agent.steps_done == before:  # stopped by its own limit (e.g. total_episodes)
                 break
+            value = measure(agent, logger.rows) if measure else _evaluate(agent, eval_env, job)
+            logger.rows.clear()
+            on_eval(agent.steps_done, train_s, value)
         logger.close()
-    _throughput(run, mark, agent.steps_done, train_s)
+    return mark, agent.steps_done, train_s
 
 
-def _run_sb3(spec, run: BenchRun, eval_every, eval_episodes, eval_seed, stop_at, measure_after) -> None:
-    from stable_baselines3 import DQN
+class _Sb3Actor:
+    """An SB3 model behind our Agent.act contract, so one evaluation function scores both sides."""
+
+    def __init__(self, model: Any, vecnorm: Any = None):
+        self.model, self.vecnorm = model, vecnorm
+
+    def act(self, obs: Any, deterministic: bool = False, action_mask: Any = None) -> np.ndarray:
+        obs = np.asarray(obs)
+        if self.vecnorm is not None:
+            obs = self.vecnorm.normalize_obs(obs)
+        return self.model.predict(obs, deterministic=deterministic)[0]
+
+
+def sb3_algo(name: str) -> type:
+    """The SB3 algorithm class for "module:Class"; a UserError naming the extra to install when missing."""
+    import importlib
+
+    module, cls = name.split(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError:
+        raise UserError(f"{cls} needs the {module.replace('_', '-')} package: pip install 'rlkit[bench]'") from None
+
+
+def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) -> tuple[Any, int, float]:
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
     import envs
+    from rlkit.config import to_dict
+    from rlkit.runs import _flat
 
-    cfg = spec.config
-    ref = spec.env_ref
-    vec = DummyVecEnv([lambda: envs.make(ref, training=True) for _ in range(cfg.n_envs)])
+    ref, cfg = spec.env_ref, spec.config
+    probe = envs.make(ref, training=True)
+    image = len(getattr(probe.observation_space, "shape", ()) or ()) == 3
+    probe.close()
+    setup = sb3map.translate(spec.agent, _flat(to_dict(cfg)), image_obs=image)
+    vec_cls = SubprocVecEnv if setup.async_envs else DummyVecEnv
+    vec = vec_cls([lambda: envs.make(ref, training=True) for _ in range(setup.n_envs)])
+    vecnorm = None
+    if setup.vec_normalize:
+        vec = vecnorm = VecNormalize(vec, **setup.vec_normalize)
     eval_env = envs.make(ref, training=False)
-    policy, kwargs = sb3_dqn_kwargs(cfg, vec.observation_space)
-    model = DQN(policy, vec, **kwargs)
-    state = {"train_s": 0.0, "t0": None, "mark": None}
+    model = sb3_algo(setup.algo)(setup.policy, vec, verbose=0, **setup.kwargs)
+    actor = _Sb3Actor(model, vecnorm)
+    total = setup.total_timesteps
+    state: dict[str, Any] = {"train_s": 0.0, "t0": 0.0, "mark": None, "next": min(job.eval_every, total)}
 
     class EvalAndClock(BaseCallback):
-        """Pauses the training clock to evaluate every eval_every steps (the same protocol as ours)."""
+        """Pauses the training clock to evaluate every eval_every steps (the protocol our side follows)."""
 
         def _on_training_start(self) -> None:
             state["t0"] = time.perf_counter()
 
         def _on_step(self) -> bool:
             n = self.num_timesteps
-            if state["mark"] is None and n >= measure_after:
+            if state["mark"] is None and n >= job.measure_after:
                 state["mark"] = (n, state["train_s"] + time.perf_counter() - state["t0"])
-            if n % eval_every >= cfg.n_envs and n < cfg.total_steps:
+            if state["next"] is None or n < state["next"]:
                 return True
             state["train_s"] += time.perf_counter() - state["t0"]
-            mean = _evaluate(lambda o: int(model.predict(o, deterministic=True)[0]), eval_env, eval_episodes,
-                             eval_seed) if eval_episodes else float("nan")
-            run.steps.append(n)
-            run.train_wall_s.append(state["train_s"])
-            run.eval_mean.append(mean)
+            if vecnorm is not None:
+                vecnorm.training = False
+            on_eval(n, state["train_s"], _evaluate(actor, eval_env, job))
+            if vecnorm is not None:
+                vecnorm.training = True
+            state["next"] = None if n >= total else min((n // job.eval_every + 1) * job.eval_every, total)
             state["t0"] = time.perf_counter()
-            return not (stop_at is not None and mean >= stop_at)
+            return True
 
-    model.learn(total_timesteps=cfg.total_steps, callback=EvalAndClock())
-    _throughput(run, state["mark"], model.num_timesteps, state["train_s"])
-
-
-def _throughput(run: BenchRun, mark: tuple[int, float] | None, steps: int, train_s: float) -> None:
-    if mark is not None and train_s > mark[1]:
-        run.train_steps_per_s = (steps - mark[0]) / (train_s - mark[1])
-    run.extra["measured_steps"] = steps - (mark[0] if mark else 0)
-
-
-def run_isolated(side: str, words: list[str], **kw: Any) -> BenchRun:
-    """run_one in a fresh spawned process (its own peak memory, no state shared with the other side)."""
-    with cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        return BenchRun(**pool.submit(run_one, side, words, **kw).result())
+    model.learn(total_timesteps=total, callback=EvalAndClock())
+    if state["next"] is not None:  # learn() ended between evaluation points
+        state["train_s"] += time.perf_counter() - state["t0"]
+    return state["mark"], int(model.num_timesteps), state["train_s"]
 
 
 # --------------------------------------------------------------------------------------------------
-# summaries
+# Planning: words -> jobs
 
 
-def median_or_none(xs: list[float | None]) -> float | None:
-    vals = [x for x in xs if x is not None]
-    return float(np.median(vals)) if vals else None
+BENCH_KEYS = ("seeds", "threshold", "against", "workers", "eval_every", "eval_episodes", "measure_after",
+              "backend", "ray.address", "ray.num_cpus", "ray.gpus", "ray.retries", "runs.dir")
 
 
-def summarize_pairs(runs: list[BenchRun], threshold: float) -> dict[str, dict[str, Any]]:
-    """Per side: success rate, median (and range) env steps and train seconds to the threshold, steps/s, memory."""
-    out: dict[str, dict[str, Any]] = {}
-    for side in sorted({r.side for r in runs}):
-        rs = [r for r in runs if r.side == side]
-        reached = [r.first_reaching(threshold) for r in rs]
-        steps = [s for s, _ in reached if s is not None]
-        walls = [w for _, w in reached if w is not None]
-        out[side] = {
-            "runs": len(rs),
-            "success": sum(s is not None for s, _ in reached),
-            "steps_to_threshold": median_or_none(steps),
-            "steps_range": (min(steps), max(steps)) if steps else None,
-            "wall_to_threshold": median_or_none(walls),
-            "wall_range": (min(walls), max(walls)) if walls else None,
-            "train_steps_per_s": float(np.median([r.train_steps_per_s for r in rs])),
-            "peak_rss_mb": float(np.median([r.peak_rss_mb for r in rs])),
-            "final_eval": float(np.median([r.eval_mean[-1] for r in rs if r.eval_mean])) if rs else None,
-        }
-    return out
+@dataclass
+class Plan:
+    """All jobs of one bench or sweep invocation, and how to report them."""
+
+    kind: str  # "bench" or "sweep"
+    agent: str
+    env: str
+    jobs: list[Job]
+    labels: list[str]  # report columns, in order
+    opts: dict[str, Any]
+    out: Path
+    command: str
+    threshold: float | None = None
+    reference: tuple[str, str] | None = None
+    sb3: sb3map.Sb3Setup | None = None  # the translation of the first seed's config (for the report)
+    aligned: dict[str, Any] = field(default_factory=dict)  # our keys held at SB3's fixed behaviour
 
 
-def plot_curves(runs: list[BenchRun], path: Path, title: str, threshold: float | None = None) -> Path:
-    """Eval return vs env steps and vs training seconds, one faint line per seed, bold median per side."""
-    import matplotlib
+def parse_seeds(value: Any) -> list[int]:
+    """seeds=5 -> 0..4; seeds=0..9 -> 0..9 inclusive; seeds=[1,3,7] -> those."""
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, int) and value > 0:
+        return list(range(value))
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                 for v in value):
+        return [int(v) for v in value]
+    if isinstance(value, str) and ".." in value:
+        a, _, b = value.partition("..")
+        if a.strip().isdigit() and b.strip().isdigit() and int(a) <= int(b):
+            return list(range(int(a), int(b) + 1))
+    raise UserError(f"seeds={value!r}: use a count (seeds=5 -> 0..4), a range (seeds=0..9) or a list (seeds=[1,3])")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    colors = {"rlkit": "tab:blue", "sb3": "tab:orange"}
-    for side in sorted({r.side for r in runs}):
-        for r in (r for r in runs if r.side == side):
-            axes[0].plot(r.steps, r.eval_mean, color=colors.get(side), alpha=0.35, lw=1)
-            axes[1].plot(r.train_wall_s, r.eval_mean, color=colors.get(side), alpha=0.35, lw=1)
-        axes[0].plot([], [], color=colors.get(side), label=side)
-    for ax, xl in zip(axes, ("env steps", "training wall seconds (evaluation excluded)")):
-        if threshold is not None:
-            ax.axhline(threshold, color="grey", ls="--", lw=0.8)
-        ax.set_xlabel(xl)
-        ax.set_ylabel("eval return (raw, greedy)")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def _opt(values: dict[str, Any], key: str, kind: type, default: Any, minimum: float | None = None) -> Any:
+    if key not in values:
+        return default
+    v = values[key]
+    ok = isinstance(v, kind) and not isinstance(v, bool) if kind is not bool else isinstance(v, bool)
+    if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        v, ok = float(v), True
+    if not ok or (minimum is not None and v < minimum):
+        lo = f" >= {minimum:g}" if minimum is not None else ""
+        raise UserError(f"{key}={v!r}: expected {'a number' if kind is float else kind.__name__}{lo}")
+    return v
+
+
+def plan(kind: str, words: list[str]) -> Plan:
+    """Resolve the words of `rlkit bench` / `rlkit sweep` into jobs; every user mistake surfaces here."""
+    from rlkit.config import keys_of, to_dict
+    from rlkit.overrides import parse_words
+    from rlkit.runs import _flat, resolve_spec
+
+    values = parse_words(words)
+    for k in ("agent", "env"):
+        if k not in values:
+            raise UserError(f"missing {k}=NAME, e.g. rlkit {kind} agent=dqn env=cartpole seeds=5")
+    if "seed" in values:
+        raise UserError(f"rlkit {kind} takes seeds=N (or seeds=0..9, seeds=[1,3]), not seed=")
+    agent, env = str(values["agent"]), str(values["env"])
+    import agents
+
+    cls = agents.get(agent)
+    bench_opts = {k: values.pop(k) for k in list(values) if k in BENCH_KEYS}
+    seeds = parse_seeds(bench_opts.get("seeds", 5 if kind == "bench" else 1))
+    workers = _opt(bench_opts, "workers", int, 1, 0)
+    backend = bench_opts.get("backend", "local")
+    if backend not in ("local", "ray"):
+        raise UserError(f"backend={backend!r}: use backend=local (processes on this machine) or backend=ray")
+
+    # which reference: SB3 (a mapping table) or published figures
+    reference = None
+    against = bench_opts.get("against")
+    if kind == "bench":
+        has_ref = (agent, env) in REFERENCES
+        if against is None:
+            against = "sb3" if sb3map.table(agent) else "reference" if has_ref else None
+        if against is None:
+            refs = sorted({a for a in sb3map.TABLES} | {f"{a} env={e}" for a, e in REFERENCES})
+            raise UserError(f"agent '{agent}' has no Stable-Baselines3 mapping and no reference figures for env "
+                            f"'{env}', so there is nothing to bench it against; benchable: {', '.join(refs)}")
+        if against not in ("sb3", "reference"):
+            raise UserError(f"against={against!r}: use against=sb3 or against=reference")
+        if against == "sb3" and not sb3map.table(agent):
+            raise UserError(f"agent '{agent}' has no Stable-Baselines3 mapping (rlkit/sb3map.py has: "
+                            f"{', '.join(sb3map.TABLES)}); try against=reference")
+        if against == "reference":
+            if not has_ref:
+                have = ", ".join(f"agent={a} env={e}" for a, e in REFERENCES)
+                raise UserError(f"no reference figures for agent={agent} env={env}; references exist for: {have}")
+            reference = (agent, env)
+
+    # the grid of configs: list values of non-list keys are swept (sweep only)
+    defaults = _flat(to_dict(cls.Config()))
+    swept: dict[str, list[Any]] = {}
+    if kind == "sweep":
+        for k, v in values.items():
+            if k in ("agent", "env") or not isinstance(v, list):
+                continue
+            is_list_key = isinstance(defaults.get(k), list)
+            if not is_list_key or (v and all(isinstance(x, list) for x in v)):
+                if not v:
+                    raise UserError(f"{k}=[]: a swept key needs at least one value")
+                swept[k] = v
+    grid = [dict(zip(swept, combo)) for combo in itertools.product(*swept.values())] or [{}]
+
+    config_keys = keys_of(cls.Config)
+    aligned = sb3map.align(agent, config_keys) if against == "sb3" else {}
+    aligned = {k: v for k, v in aligned.items() if k not in values}
+    jobs: list[Job] = []
+    labels: list[str] = []
+    first_spec = None
+    for point in grid:
+        label = ",".join(f"{k}={_short(v)}" for k, v in point.items()) or ("rlkit" if kind == "bench" else agent)
+        for seed in seeds:
+            v = {**aligned, **values, **point, "seed": seed}
+            spec = resolve_spec(v, [])  # validates every key and value before anything runs
+            first_spec = first_spec or spec
+            cfg = spec.config
+            total = cfg.total_steps
+            ref = REFERENCES[reference] if reference else None
+            eval_every = _opt(bench_opts, "eval_every", int, ref.eval_every if ref else max(1, total // 20), 1)
+            eval_episodes = _opt(bench_opts, "eval_episodes", int, cfg.eval_episodes, 0)
+            measure_after = _opt(bench_opts, "measure_after", int, int(getattr(cfg, "learning_starts", 0)), 0)
+            sides = ["rlkit", "sb3"] if against == "sb3" else ["rlkit"]
+            for side in sides:
+                lab = side if kind == "bench" and side == "sb3" else label
+                jobs.append(Job(len(jobs), lab, side, v, seed, total, eval_every, eval_episodes, measure_after,
+                                reference, cfg.threads))
+                if lab not in labels:
+                    labels.append(lab)
+    assert first_spec is not None
+    setup = None
+    if against == "sb3":
+        import envs as envs_mod
+
+        probe = envs_mod.make(first_spec.env_ref, training=True)
+        image = len(getattr(probe.observation_space, "shape", ()) or ()) == 3
+        probe.close()
+        setup = sb3map.translate(agent, _flat(to_dict(first_spec.config)), image_obs=image)
+        sb3_algo(setup.algo)  # a missing sb3-contrib is a user error now, not a crash in every worker
+    threshold = bench_opts.get("threshold")
+    if threshold is not None:
+        threshold = _opt(bench_opts, "threshold", float, None)
+    elif reference is None:
+        gym_id = first_spec.env_ref.gym_id
+        if gym_id:
+            import gymnasium as gym
+
+            try:
+                threshold = gym.spec(gym_id).reward_threshold
+            except Exception:  # an id gymnasium cannot spec (custom namespaces): no threshold
+                threshold = None
+    if backend == "ray":
+        retries = _opt(bench_opts, "ray.retries", int, 1, 0)
+        gpus = _opt(bench_opts, "ray.gpus", float, 0.0, 0)
+        bench_opts.update({"ray.retries": retries, "ray.gpus": gpus})
+    runs_dir = Path(str(bench_opts.get("runs.dir", "runs")))
+    out = runs_dir / f"{kind}-{agent}-{first_spec.env_ref.slug}-{time.strftime('%Y%m%d-%H%M%S')}"  # made by execute
+    opts = {**bench_opts, "workers": workers, "backend": backend, "seeds": seeds, "swept": list(swept),
+            "against": against}
+    return Plan(kind, agent, first_spec.env, jobs, labels, opts, out, f"rlkit {kind} " + " ".join(words),
+                threshold, reference, setup, aligned)
+
+
+def _short(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else json.dumps(v).replace(" ", "") if isinstance(v, list) else str(v)
+
+
+def _new_dir(root: Path, stem: str) -> Path:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create runs folder {root}: {e.strerror}; choose another with runs.dir=PATH") from None
+    for i in range(1, 1000):
+        path = root / (stem if i == 1 else f"{stem}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"too many folders named {stem}* in {root}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress display across all jobs
+
+
+class Progress:
+    """One bar per job on a terminal (rich); elsewhere one plain line per evaluation and per finished job."""
+
+    def __init__(self, jobs: list[Job], enabled: bool = True):
+        self.jobs = {j.id: j for j in jobs}
+        self.done = 0
+        self.live = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self._bar = None
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("eval {task.fields[last]}"), TimeElapsedColumn(),
+                                     console=Console(stderr=True))
+            self._tasks = {j.id: self._bar.add_task(self._name(j), total=j.total_steps, last="-", start=False)
+                           for j in jobs}
+            self._bar.start()
+
+    @staticmethod
+    def _name(j: Job) -> str:
+        return f"{j.label} seed {j.seed}"
+
+    def started(self, job_id: int) -> None:
+        if self._bar is not None:
+            self._bar.start_task(self._tasks[job_id])
+
+    def update(self, msg: tuple) -> None:
+        _, job_id, step, value = msg
+        j = self.jobs[job_id]
+        if self._bar is not None:
+            self._bar.update(self._tasks[job_id], completed=min(step, j.total_steps), last=f"{value:.2f}")
+        elif self.enabled:
+            print(f"[{self.done}/{len(self.jobs)} done] {self._name(j)}: step {step}/{j.total_steps}, "
+                  f"eval {value:.2f}", file=sys.stderr, flush=True)
+
+    def finished(self, run: BenchRun) -> None:
+        self.done += 1
+        j = self.jobs[run.job]
+        if self._bar is not None:
+            self._bar.update(self._tasks[run.job], completed=j.total_steps,
+                             description=self._name(j) + ("" if run.ok else " FAILED"))
+        if self.enabled and (self._bar is None or not run.ok):
+            what = (f"{run.train_steps_per_s:,.0f} training steps/s, peak {run.peak_rss_mb:,.0f} MB" if run.ok
+                    else f"FAILED: {run.error.strip().splitlines()[-1] if run.error else '?'}")
+            line = f"[{self.done}/{len(self.jobs)} done] {self._name(j)}: {what}"
+            (self._bar.console.print if self._bar is not None else _eprint)(line)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _eprint(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Backends: local processes (pinned) and Ray tasks
+
+
+def _child(job: Job, queue: Any) -> None:
+    """Entry point of a local worker process: run the job, send progress and the result (or the traceback)."""
+    try:
+        queue.put(("done", job.id, run_job(job, queue.put)))
+    except BaseException:  # noqa: BLE001  (everything, KeyboardInterrupt included, goes back as a failure)
+        queue.put(("error", job.id, traceback.format_exc()))
+
+
+def cpu_slots(workers: int) -> list[list[int] | None]:
+    """An equal, disjoint share of this process's CPUs per worker; None (no pinning) when there are too few."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    per = len(cpus) // workers if cpus else 0
+    if per < 1:
+        return [None] * workers
+    return [cpus[i * per:(i + 1) * per] for i in range(workers)]
+
+
+def run_local(jobs: list[Job], workers: int, on_result: Callable[[BenchRun], None], progress: Progress) -> None:
+    """Run the jobs in fresh spawned processes, `workers` at a time, each pinned to its CPU share."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    slots = cpu_slots(workers)
+    free = list(range(workers))
+    pending = list(jobs)
+    running: dict[int, tuple[Any, int]] = {}  # job id -> (process, slot)
+    results: set[int] = set()
+
+    def finish(job_id: int, run: BenchRun) -> None:
+        proc, slot = running.pop(job_id)
+        proc.join(timeout=10)
+        free.append(slot)
+        results.add(job_id)
+        on_result(run)
+        progress.finished(run)
+
+    def handle(msg: tuple) -> None:
+        kind, job_id = msg[0], msg[1]
+        job = next(j for j in jobs if j.id == job_id)
+        if kind == "eval":
+            progress.update(msg)
+        elif kind == "done" and job_id in running:
+            finish(job_id, BenchRun(**msg[2]))
+        elif kind == "error" and job_id in running:
+            finish(job_id, BenchRun(job_id, job.label, job.side, job.seed, error=msg[2]))
+
+    try:
+        while pending or running:
+            while pending and free:
+                job = pending.pop(0)
+                slot = free.pop(0)
+                job.cpus = slots[slot]
+                proc = ctx.Process(target=_child, args=(job, q), daemon=True)
+                proc.start()
+                running[job.id] = (proc, slot)
+                progress.started(job.id)
+            try:
+                handle(q.get(timeout=0.5))
+            except queue_mod.Empty:
+                pass
+            for job_id, (proc, _) in list(running.items()):
+                if not proc.is_alive() and job_id in running:
+                    try:  # its last messages may still be in the pipe
+                        while job_id in running:
+                            handle(q.get(timeout=2.0))
+                    except queue_mod.Empty:
+                        job = next(j for j in jobs if j.id == job_id)
+                        finish(job_id, BenchRun(job_id, job.label, job.side, job.seed,
+                                                error=f"worker process died (exit code {proc.exitcode})"))
+    finally:
+        for proc, _ in running.values():
+            proc.terminate()
+
+
+def run_inline(jobs: list[Job], on_result: Callable[[BenchRun], None], progress: Progress) -> None:
+    """workers=0: run the jobs one after another in this process (for debugging; memory is not per run)."""
+    for job in jobs:
+        progress.started(job.id)
+        try:
+            run = BenchRun(**run_job(job, progress.update))
+        except Exception:  # noqa: BLE001  (reported like a failed worker)
+            run = BenchRun(job.id, job.label, job.side, job.seed, error=traceback.format_exc())
+        on_result(run)
+        progress.finished(run)
+
+
+def ray_init(opts: dict[str, Any]) -> None:
+    """Join ray.address (e.g. auto), or start a local Ray instance (ray.num_cpus CPUs), unless one is running."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("backend=ray needs Ray: pip install 'rlkit[ray]'") from None
+    if ray.is_initialized():
+        return
+    address = opts.get("ray.address")
+    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address:
+        kw["address"] = str(address)
+    elif "ray.num_cpus" in opts:
+        kw["num_cpus"] = int(opts["ray.num_cpus"])
+    try:
+        ray.init(**kw)
+    except ConnectionError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot reach a Ray cluster at ray.address={address} ({first}); start one with "
+                        "`ray start --head`, or drop ray.address for a local instance") from None
+
+
+def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun], None],
+            progress: Progress) -> dict[str, Any]:
+    """Submit every job as a Ray task (CPU/GPU request, retries on worker death); gather as they finish."""
+    import ray
+    from ray.util.queue import Queue
+
+    remote = ray.remote(max_calls=1)(_ray_job)  # a fresh worker process per task: its own peak memory
+    queue = Queue(actor_options={"num_cpus": 0})  # progress messages from the tasks
+    refs: dict[Any, Job] = {}
+    for job in jobs:
+        ref = remote.options(num_cpus=job.threads, num_gpus=float(opts.get("ray.gpus", 0.0)),
+                             max_retries=int(opts.get("ray.retries", 1)), retry_exceptions=False).remote(job, queue)
+        refs[ref] = job
+        progress.started(job.id)
+    pending = list(refs)
+
+    def drain() -> None:
+        n = queue.size()
+        for msg in queue.get_nowait_batch(n) if n else []:
+            progress.update(msg)
+
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+        drain()
+        for ref in ready:
+            job = refs[ref]
+            try:
+                run = BenchRun(**ray.get(ref))
+            except Exception as e:  # noqa: BLE001  (a task error or a worker that died after its retries)
+                msg = str(e).strip().splitlines()
+                run = BenchRun(job.id, job.label, job.side, job.seed, error=f"{type(e).__name__}: "
+                               + (msg[0] if msg else ""))
+            on_result(run)
+            progress.finished(run)
+    drain()
+    queue.shutdown()
+    return {"ray": ray.__version__, "ray_resources": ray.cluster_resources()}
+
+
+def _ray_job(job: Job, queue: Any) -> dict[str, Any]:
+    return run_job(job, queue.put)
+
+
+# --------------------------------------------------------------------------------------------------
+# The command
+
+
+def execute(p: Plan, progress_enabled: bool = True) -> int:
+    """Run a plan's jobs, writing results as they arrive, then the report and curves. Returns the exit code."""
+    if p.opts["backend"] == "ray":
+        ray_init(p.opts)  # an unreachable cluster is a user error before anything is written
+    p.out = _new_dir(p.out.parent, p.out.name)
+    csv_path = p.out / "results.csv"
+    with open(csv_path, "w") as f:
+        f.write("side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb\n")
+        if p.reference:
+            f.write(f"reference,,,,{REFERENCES[p.reference].value},,\n")
+    runs: list[BenchRun] = []
+
+    def on_result(run: BenchRun) -> None:
+        runs.append(run)
+        with open(p.out / "runs.jsonl", "a") as f:
+            f.write(json.dumps(asdict(run)) + "\n")
+        if run.ok:
+            with open(csv_path, "a") as f:
+                for s, w, e in zip(run.steps, run.train_wall_s, run.eval_mean):
+                    f.write(f"{run.label},{run.seed},{s},{w:.3f},{e:.4f},{run.train_steps_per_s:.2f},"
+                            f"{run.peak_rss_mb:.0f}\n")
+
+    print(f"{p.kind} {p.out}: {len(p.jobs)} runs ({', '.join(p.labels)} x seeds {p.opts['seeds']}), "
+          f"backend {p.opts['backend']}" + (f", {p.opts['workers']} worker(s)" if p.opts["backend"] == "local" else ""),
+          flush=True)
+    progress = Progress(p.jobs, enabled=progress_enabled)
+    extra: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    try:
+        if p.opts["backend"] == "ray":
+            extra = run_ray(p.jobs, p.opts, on_result, progress)
+        elif p.opts["workers"] == 0:
+            run_inline(p.jobs, on_result, progress)
+        else:
+            run_local(p.jobs, p.opts["workers"], on_result, progress)
+    finally:
+        progress.close()
+    extra["elapsed_s"] = time.perf_counter() - t0
+    runs.sort(key=lambda r: r.job)
+    from rlkit import benchreport
+
+    table = benchreport.write(p, runs, extra)
+    print(table)
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(runs)} runs failed (listed in report.md)", flush=True)
+    print(str(p.out), flush=True)
+    return EXIT_SOME_FAILED if failed else 0

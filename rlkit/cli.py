@@ -7,6 +7,8 @@
     rlkit compare runs/<a> runs/<b> ... [out=PNG] [band=minmax|ci] [x=steps|wall]
     rlkit resume runs/<id> [total_steps=N]
     rlkit list [AGENT]
+    rlkit bench agent=dqn env=cartpole [seeds=5] [against=sb3|reference] [workers=N] [backend=ray] [key=value ...]
+    rlkit sweep agent=dqn env=cartpole [seeds=0..9] [lr=[1e-4,3e-4] ...] [backend=ray]
 """
 
 from __future__ import annotations
@@ -83,6 +85,43 @@ words: total_steps=N (to extend a finished run), total_episodes, checkpoint_ever
 """
 
 
+EPILOG_BENCH = """\
+Trains our agent and its Stable-Baselines3 counterpart (hyperparameters translated by rlkit/sb3map.py)
+on the same env, seeds, threads and evaluation protocol, or, for agents SB3 lacks, measures ours
+against published reference figures. Writes runs/bench-<agent>-<env>-<time>/ with results.csv,
+runs.jsonl, report.md and curves.png; the last line printed is that folder.
+words:
+  agent=NAME env=NAME    as for rlkit train (the agent's preset for the env applies)
+  seeds=N|A..B|[..]      seeds: 5 -> 0..4 (default 5)
+  against=sb3|reference  what to compare with (default: sb3 when mapped, else reference)
+  threshold=X            success = an evaluation >= X (default: the env's reward_threshold)
+  eval_every=K           env steps between evaluations (default total_steps/20)
+  eval_episodes=N        greedy episodes per evaluation (default the config's eval_episodes; 0: none)
+  measure_after=N        training steps/s counted after this step (default learning_starts)
+  workers=N              runs at once in local processes, each pinned to an equal CPU share (default 1;
+                        0: one after another in this process, for debugging)
+  backend=local|ray      ray: one Ray task per run (pip install 'rlkit[ray]');
+  ray.address=auto       join a running cluster; ray.num_cpus=N, ray.gpus=G (per task), ray.retries=R
+  runs.dir=PATH          where the folder goes (default runs)
+  <key>=VALUE            any key of the agent's config, applied to both sides (threads=1, total_steps=...)
+Exit codes: 0 all runs finished, 2 a mistake in the words, 3 some runs failed (listed in report.md).
+
+examples:
+  rlkit bench agent=dqn env=cartpole seeds=5 threshold=475 eval_every=2500 eval_episodes=10
+  rlkit bench agent=eps_greedy env=bandit seeds=3
+"""
+
+EPILOG_SWEEP = """\
+Trains our agent for every combination of the list-valued keys x every seed, and reports them side
+by side in the bench format (runs/sweep-<agent>-<env>-<time>/). A list-typed key (net.hidden) is
+swept with a list of lists: net.hidden=[[64],[256,256]]. Other words as for rlkit bench.
+
+examples:
+  rlkit sweep agent=dqn env=cartpole seeds=0..9 lr=[1e-4,3e-4] backend=ray
+  rlkit sweep agent=q_learning env=cliffwalking seeds=3 lr=[0.1,0.5] epsilon=[0.05,0.1] workers=2
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
         raise UserError(f"{message} (see {self.prog} --help)")
@@ -112,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("words", nargs="*", metavar="key=value")
     li = sub.add_parser("list", help="agents, env aliases and nets (or one agent's config keys)")
     li.add_argument("agent", nargs="?", help="show this agent's keys, defaults and presets")
+    b = sub.add_parser("bench", help="ours vs Stable-Baselines3 (or reference figures): report + curves",
+                       epilog=EPILOG_BENCH, formatter_class=raw)
+    b.add_argument("words", nargs="*", metavar="key=value")
+    sw = sub.add_parser("sweep", help="a grid of configs x seeds, locally or on Ray: report + curves",
+                        epilog=EPILOG_SWEEP, formatter_class=raw)
+    sw.add_argument("words", nargs="*", metavar="key=value")
     return p
 
 
@@ -328,5 +373,12 @@ def cmd_list(args_or_agent) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rlkit.bench import execute, plan
+
+    return execute(plan(args.cmd, args.words))
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "resume": cmd_resume, "list": cmd_list,
             "compare": cmd_compare}
+COMMANDS.update(bench=cmd_bench, sweep=cmd_bench)

@@ -1,0 +1,291 @@
+"""`rlkit bench` and `rlkit sweep`: the SB3 mapping tables, the statistics, a tiny bench end to end,
+reference benches, sweep grids, failures that are reported rather than lost (local and Ray), bad input."""
+
+import csv
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit import bench, sb3map, stats
+from rlkit.config import to_dict
+from rlkit.runs import _flat, resolve_spec
+
+# tiny DQN settings for end-to-end runs: a few thousand steps in seconds
+TINY_DQN = ["net.hidden=[32]", "learning_starts=200", "train_freq=4", "gradient_steps=1", "buffer_size=5000",
+            "target_update_interval=250"]
+
+CRASH_ENV = '''
+import os
+import gymnasium as gym
+
+
+class CrashEnv(gym.Env):
+    """A 4-state chain; with crash=true, building it kills the whole process (and logs the death to `log`)."""
+
+    observation_space = gym.spaces.Discrete(4)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, crash=False, log=None):
+        if crash:
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\\n")
+            os._exit(1)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):
+        self.t += 1
+        return self.t % 4, float(action), False, self.t >= 10, {}
+'''
+# a two-config sweep of a cheap agent on it: one config finishes, the other's process dies
+CRASH_SWEEP = ["agent=q_learning", "env.crash=[false,true]", "total_steps=200", "eval_every=100", "eval_episodes=1"]
+
+
+def _dqn_flat(*words):
+    values = {"agent": "dqn", "env": "cartpole"}
+    for w in words:
+        k, v = w.split("=", 1)
+        values[k] = v
+    from rlkit.overrides import parse_words
+
+    spec = resolve_spec(parse_words([f"{k}={v}" for k, v in values.items()]), [])
+    return _flat(to_dict(spec.config))
+
+
+# --------------------------------------------------------------------------------------------------
+# mapping tables
+
+
+def test_dqn_config_translates_to_sb3_kwargs_exactly():
+    setup = sb3map.translate("dqn", _dqn_flat("double_q=false", "seed=3"))
+    assert setup.algo == "stable_baselines3:DQN" and setup.policy == "MlpPolicy"
+    assert setup.kwargs == {
+        "seed": 3, "learning_rate": 2.3e-3, "buffer_size": 100_000, "learning_starts": 1000, "batch_size": 64,
+        "gamma": 0.99, "train_freq": 256, "gradient_steps": 128, "target_update_interval": 10, "tau": 1.0,
+        "exploration_initial_eps": 1.0, "exploration_final_eps": 0.04, "exploration_fraction": 0.16,
+        "max_grad_norm": 10.0, "device": "auto",
+        "policy_kwargs": {"net_arch": [256, 256], "activation_fn": torch.nn.ReLU},
+    }
+    assert (setup.n_envs, setup.async_envs, setup.total_timesteps, setup.vec_normalize) == (1, False, 50_000, None)
+    unmapped = {k: (v, why) for k, v, why in setup.unmapped}
+    # nothing silently dropped: every key is translated, set by the harness, or listed with its value
+    assert {k for k, _ in setup.mapped} | set(unmapped) == set(_dqn_flat())
+    assert not any(why == "not in the mapping table" for _, why in unmapped.values())
+    assert unmapped["double_q"] == (False, "no SB3 option; SB3 behaves as False")
+    assert unmapped["per_alpha"] == (0.6, "no SB3 equivalent")
+    assert ("double_q", True, "no SB3 option; SB3 behaves as False (differs from ours)") in \
+        sb3map.translate("dqn", _dqn_flat()).unmapped  # our default is double Q
+    # epsilon.end=null means "stay at start" on our side, so SB3 gets start as its final value
+    assert sb3map.translate("dqn", _dqn_flat("epsilon=0.2")).kwargs["exploration_final_eps"] == 0.2
+    # image observations pick the CNN policy, as our nets do
+    assert sb3map.translate("dqn", {"net.type": None}, image_obs=True).policy == "CnnPolicy"
+
+
+def test_bench_holds_our_keys_at_sb3_behaviour_unless_told():
+    p = bench.plan("bench", ["agent=dqn", "env=cartpole", "seeds=1", "double_q=true", "runs.dir=runs"])
+    assert "double_q" not in p.aligned and p.aligned["n_step"] == 1 and p.aligned["loss"] == "huber"
+    assert all(j.values["double_q"] is True for j in p.jobs) and [j.side for j in p.jobs] == ["rlkit", "sb3"]
+    assert p.threshold == 475.0  # CartPole-v1's reward_threshold when threshold= is not given
+
+
+@pytest.mark.parametrize("agent,module,cls", [("ppo", "stable_baselines3", "PPO"), ("a2c", "stable_baselines3", "A2C"),
+                                              ("trpo", "sb3_contrib", "TRPO")])
+def test_on_policy_tables_translate_config_dicts(agent, module, cls):
+    sb3_cls = getattr(pytest.importorskip(module), cls)
+    flat = {"seed": 1, "total_steps": 20_000, "threads": 1, "n_envs": 8, "n_steps": 32, "lr": 3e-4, "gamma": 0.98,
+            "gae_lambda": 0.8, "normalize_advantage": True, "norm_obs": True, "norm_reward": False,
+            "net.type": "mlp", "net.hidden": [64, 64], "net.activation": "tanh", "device": "cpu",
+            "our_new_trick": 7}
+    extra = {"ppo": {"batch_size": 256, "n_epochs": 20, "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5,
+                     "max_grad_norm": 0.5, "target_kl": None},
+             "a2c": {"ent_coef": 0.01, "vf_coef": 0.25, "max_grad_norm": 0.5, "use_rms_prop": True},
+             "trpo": {"batch_size": 128, "target_kl": 0.01, "cg_max_steps": 15, "n_critic_updates": 10}}[agent]
+    setup = sb3map.translate(agent, {**flat, **extra})
+    assert setup.algo == f"{module}:{cls}" and setup.policy == "MlpPolicy"
+    assert setup.kwargs == {"seed": 1, "n_steps": 32, "learning_rate": 3e-4, "gamma": 0.98, "gae_lambda": 0.8,
+                            "normalize_advantage": True, "device": "cpu",
+                            "policy_kwargs": {"net_arch": [64, 64], "activation_fn": torch.nn.Tanh}, **extra}
+    assert (setup.n_envs, setup.total_timesteps) == (8, 20_000)
+    assert setup.vec_normalize == {"gamma": 0.98, "norm_obs": True, "norm_reward": False}
+    assert ("our_new_trick", 7, "not in the mapping table") in setup.unmapped
+    # every keyword a table can produce is a real argument of the SB3 class
+    params = set(inspect.signature(sb3_cls.__init__).parameters)
+    targets = {t for t in sb3map.TABLES[agent].keys.values() if isinstance(t, str) and t != sb3map.HARNESS}
+    kwargs = {t for t in targets if "." not in t and t != "policy"}
+    assert kwargs <= params, kwargs - params
+    vecnorm = {t.split(".", 1)[1] for t in targets if t.startswith("VecNormalize.")}
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    assert vecnorm <= set(inspect.signature(VecNormalize.__init__).parameters)
+
+
+# --------------------------------------------------------------------------------------------------
+# statistics
+
+
+def test_iqm_and_bootstrap_ci():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for n in (1, 4, 5, 10, 37):
+        x = rng.normal(size=n)
+        assert stats.iqm(x) == pytest.approx(scipy_stats.trim_mean(x, 0.25))
+    x = [1.0, 2.0, 3.0, 4.0, 100.0]
+    assert stats.iqm(x) == pytest.approx(3.0)  # the outlier is cut
+    lo, hi = stats.bootstrap_ci(x)
+    assert lo <= stats.iqm(x) <= hi and (lo, hi) == stats.bootstrap_ci(x)  # seeded: reproducible
+    wide = stats.bootstrap_ci(rng.normal(size=5))
+    narrow = stats.bootstrap_ci(rng.normal(size=500), reps=300)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    assert stats.median_iqr([1, 2, 3, 4, 5]) == (3.0, 2.0, 4.0) and stats.median_iqr([]) is None
+    assert bench.parse_seeds(3) == [0, 1, 2] and bench.parse_seeds("2..4") == [2, 3, 4]
+    assert bench.parse_seeds([5, 1]) == [5, 1]
+
+
+# --------------------------------------------------------------------------------------------------
+# end to end
+
+
+def _rows(out: Path) -> list[dict]:
+    return list(csv.DictReader(open(out / "results.csv")))
+
+
+def test_tiny_bench_writes_results_report_and_curves_with_both_sides(cli, tmp_path):
+    # workers=0 runs in this process (no ~5 s of imports per fresh process); the local test below spawns
+    rc, out, err = cli("bench", "agent=dqn", "env=cartpole", "seeds=2", "total_steps=2000", "eval_every=1000",
+                       "eval_episodes=2", "workers=0", f"runs.dir={tmp_path}", *TINY_DQN)
+    assert rc == 0, out + err
+    folder = Path(out.strip().splitlines()[-1])
+    assert folder.name.startswith("bench-dqn-cartpole-")
+    rows = _rows(folder)
+    assert {(r["side"], r["seed"], r["step"]) for r in rows} == {
+        (side, seed, step) for side in ("rlkit", "sb3") for seed in ("0", "1") for step in ("1000", "2000")}
+    assert all(float(r["eval"]) > 0 and float(r["train_steps_per_s"]) > 0 for r in rows)
+    report = (folder / "report.md").read_text()
+    assert "| figure | rlkit | SB3 | ratio rlkit/SB3 |" in report
+    for needle in ("success (eval >= 475", "IQM [95% bootstrap CI]", "training steps/s", "peak resident memory",
+                   "torch.set_num_threads(1)", "stable-baselines3 ", "Machine:", "`lr` -> `learning_rate`",
+                   "| `per_alpha` | 0.6 | no SB3 equivalent |", "in the calling process"):
+        assert needle in report, needle
+    assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = [json.loads(line) for line in open(folder / "runs.jsonl")]
+    assert len(runs) == 4 and all(r["error"] is None and r["peak_rss_mb"] > 50 for r in runs)
+    assert "[4/4 done]" in err  # the progress display covers every seed and side
+
+
+def test_reference_bench_reproduces_the_rooms_q_matrix(cli, tmp_path):
+    rc, out, err = cli("bench", "agent=q_learning", "env=rooms", "seeds=1", "workers=0", f"runs.dir={tmp_path}")
+    assert rc == 0, out + err
+    folder = Path(out.strip().splitlines()[-1])
+    report = (folder / "report.md").read_text()
+    assert "| figure | rlkit | reference | ratio rlkit/reference |" in report
+    assert "| success (within 0.5 of 0 at some evaluation) | 1/1 |" in report
+    rows = _rows(folder)
+    assert rows[0]["side"] == "reference" and float(rows[0]["eval"]) == 0.0
+    ours = [float(r["eval"]) for r in rows if r["side"] == "rlkit"]
+    assert ours[0] > 10 and ours[-1] < 0.5  # far from the notes' matrix early, on it at the end
+
+
+def test_sweep_grid_and_a_dead_local_worker_is_reported(cli, tmp_path):
+    env_file = tmp_path / "crash_env.py"
+    env_file.write_text(CRASH_ENV)
+    log = tmp_path / "deaths.txt"
+    rc, out, err = cli("sweep", *CRASH_SWEEP, f"env={env_file}:CrashEnv", f"env.log={log}", "workers=2",
+                       f"runs.dir={tmp_path}")
+    assert rc == bench.EXIT_SOME_FAILED, out + err
+    folder = Path(out.strip().splitlines()[-1])
+    rows = _rows(folder)
+    assert {r["side"] for r in rows} == {"env.crash=False"} and len(rows) == 2  # the finished run is kept
+    report = (folder / "report.md").read_text()
+    assert "| env.crash=True | 0 | worker process died (exit code 1) |" in report
+    assert "| config | runs finished | final eval return (raw), IQM [95% bootstrap CI] |" in report
+    assert "\n|---|---|---|---|---|\n| env.crash=False | 1 | 10.0 [10.0, 10.0] |" in report  # greedy: action 1
+    assert len(log.read_text().split()) == 1
+
+
+def test_sweep_plans_the_grid():
+    p = bench.plan("sweep", ["agent=dqn", "env=cartpole", "seeds=0..1", "lr=[1e-4,3e-4]", "net.hidden=[64,64]",
+                             "runs.dir=runs"])
+    assert p.labels == ["lr=0.0001", "lr=0.0003"] and len(p.jobs) == 4
+    assert all(j.values["net.hidden"] == [64, 64] and j.side == "rlkit" for j in p.jobs)
+    assert [(j.values["lr"], j.seed) for j in p.jobs] == [(1e-4, 0), (1e-4, 1), (3e-4, 0), (3e-4, 1)]
+    p = bench.plan("sweep", ["agent=dqn", "env=cartpole", "net.hidden=[[8],[16,16]]", "runs.dir=runs"])
+    assert p.labels == ["net.hidden=[8]", "net.hidden=[16,16]"]
+
+
+@pytest.mark.parametrize("words,needle", [
+    (["agent=gradient_bandit", "env=bandit"], "no Stable-Baselines3 mapping and no reference figures"),
+    (["agent=q_learning", "env=rooms", "against=sb3"], "has no Stable-Baselines3 mapping"),
+    (["agent=dqn", "env=cartpole", "against=reference"], "no reference figures for agent=dqn env=cartpole"),
+    (["agent=dqn", "env=cartpole", "seeds=abc"], "seeds='abc'"),
+    (["agent=dqn", "env=cartpole", "seed=1"], "takes seeds=N"),
+    (["agent=dqn", "env=cartpole", "lrr=0.1"], "did you mean 'lr'"),
+    (["agent=dqn", "env=cartpole", "backend=spark"], "backend='spark'"),
+])
+def test_bench_bad_input_is_one_line_exit_2(cli, tmp_path, words, needle):
+    rc, out, err = cli("bench", *words, f"runs.dir={tmp_path}")
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray
+
+
+def test_ray_sweep_finishes_one_task_and_reports_the_killed_one(cli, tmp_path):
+    ray = pytest.importorskip("ray")
+    env_file = tmp_path / "crash_env.py"
+    env_file.write_text(CRASH_ENV)
+    log = tmp_path / "deaths.txt"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rc, out, err = cli("sweep", *CRASH_SWEEP, f"env={env_file}:CrashEnv", f"env.log={log}", "backend=ray",
+                           "ray.retries=1", f"runs.dir={tmp_path}")
+    finally:
+        ray.shutdown()
+    assert rc == bench.EXIT_SOME_FAILED, out + err
+    folder = Path(out.strip().splitlines()[-1])
+    rows = _rows(folder)
+    assert [(r["side"], r["step"]) for r in rows] == [("env.crash=False", "100"), ("env.crash=False", "200")]
+    assert len(log.read_text().split()) == 2  # killed, retried once, killed again
+    report = (folder / "report.md").read_text()
+    assert "| env.crash=True | 0 | WorkerCrashedError" in report and "Ray tasks" in report
+    assert "env.crash=False seed 0: step 100/200, eval" in err  # progress comes back from the tasks
+    runs = [json.loads(line) for line in open(folder / "runs.jsonl")]
+    assert sorted(r["error"] is None for r in runs) == [False, True]
+
+
+def test_sb3_side_runs_box_actions_with_vecnormalize():
+    """Our PPO does not exist on this branch: drive the SB3 side with a PPO-shaped config on Pendulum."""
+    from dataclasses import dataclass, field
+    from types import SimpleNamespace
+
+    import envs
+    from rlkit.config import NetConfig
+
+    @dataclass(frozen=True)
+    class PPOLike:
+        seed: int = 0
+        total_steps: int = 256
+        threads: int = 1
+        n_envs: int = 2
+        n_steps: int = 64
+        batch_size: int = 64
+        n_epochs: int = 1
+        lr: float = 3e-4
+        norm_obs: bool = True
+        norm_reward: bool = True
+        net: NetConfig = field(default_factory=lambda: NetConfig(hidden=[16]))
+
+    spec = SimpleNamespace(agent="ppo", env_ref=envs.resolve("pendulum"), config=PPOLike())
+    job = bench.Job(0, "sb3", "sb3", {}, 0, 256, eval_every=128, eval_episodes=1)
+    evals = []
+    mark, steps, train_s = bench._run_sb3(spec, job, lambda s, w, v: evals.append((s, v)))
+    assert steps == 256 and [s for s, _ in evals] == [128, 256] and train_s > 0
+    assert all(-2000 < v < 0 for _, v in evals)  # raw Pendulum returns (200 steps of cost), not normalized ones
