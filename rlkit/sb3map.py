@@ -53,6 +53,7 @@ _COMMON: dict[str, str | Fixed | None] = {
     "total_episodes": None,  # SB3's learn() counts steps only
     "eval_episodes": HARNESS,  # the bench's eval protocol (eval_every, eval_episodes) replaces it
     "checkpoint_every": HARNESS,
+    "eval_every": HARNESS,  # our periodic eval + best checkpoint stays off: the bench's protocol evaluates both sides
     "threads": HARNESS,  # torch.set_num_threads(threads) in both sides' worker processes
     "progress": HARNESS,
     "tensorboard": HARNESS,
@@ -109,6 +110,7 @@ TABLES: dict[str, Sb3Table] = {
             "loss": Fixed("huber"),
             "net.dueling": Fixed(False),
             "save_replay": HARNESS,  # what our checkpoints hold
+            "precision": Fixed("fp32"),  # SB3 runs fp32; precision=bf16 on our side is reported as a difference
         },
     ),
     "ppo": Sb3Table(
