@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from agents.onpolicy import OnPolicyAgent, OnPolicyConfig
 from nets.policy import CategoricalDist, DiagGaussianDist
-from rlkit.config import NetConfig, PositiveFloat, PositiveInt, Prob
+from rlkit.config import NetConfig, NonNegFloat, PositiveFloat, PositiveInt, Prob
+from rlkit.errors import UserError
 from rlkit.natgrad import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from rlkit.rollout import minibatches, normalize_advantage
 
@@ -58,6 +59,10 @@ class TRPOConfig(OnPolicyConfig):
     """trust region: the largest mean KL(old || new) a policy step may take (max_kl in the paper)"""
     max_grad_norm: PositiveFloat | None = None
     """clip the critic's gradient norm (null: no clipping, as sb3-contrib)"""
+    ent_coef: NonNegFloat = 0.0
+    """not used by TRPO (its step has no entropy term); must stay 0"""
+    vf_coef: NonNegFloat = 0.5
+    """not used by TRPO (the critic has its own optimizer and loss)"""
     net: NetConfig = field(default_factory=lambda: NetConfig(activation="tanh"))
     """policy and value trunks (SB3's MlpPolicy: two tanh MLPs [64, 64]; net=cnn for images)"""
 
@@ -98,6 +103,9 @@ class TRPO(OnPolicyAgent):
     Config: ClassVar[type[TRPOConfig]] = TRPOConfig
 
     def __init__(self, cfg: TRPOConfig, env: Any):
+        if cfg.ent_coef != 0:
+            raise UserError(f"ent_coef={cfg.ent_coef}: trpo's natural step has no entropy bonus; use ent_coef=0 "
+                            "(or agent=ppo / a2c for an entropy bonus)")
         super().__init__(cfg, env)
         # the policy's parameters: everything but the value net (a shared cnn trunk moves with the policy)
         self.actor_params = [p for name, p in self.policy.named_parameters()

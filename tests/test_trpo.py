@@ -79,3 +79,8 @@ def test_trpo_continuous_actions_and_resume(cli):
     rc, out, err = cli("resume", str(run), "total_steps=2048")
     assert rc == 0, out + err
     assert json.loads((run / "summary.json").read_text())["total_steps"] == 2048
+
+
+def test_trpo_rejects_an_entropy_bonus(cli):
+    rc, run, out = cli.train("agent=trpo", "env=cartpole", "ent_coef=0.01")
+    assert rc == 2 and "no entropy bonus" in out and len(out.strip().splitlines()) == 1, out
