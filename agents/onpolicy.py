@@ -200,7 +200,7 @@ class OnPolicyAgent(Agent):
 
     def _critic_metrics(self) -> dict[str, float]:
         b = self.buffer
-        if not self.uses_critic() or b is None or b.ret is None or b.ret.shape != b.values[: b.pos].shape:
+        if not self.uses_critic() or b is None or b.ret is None:
             return {}
         return {"charts/explained_variance": explained_variance(b.values[: b.pos], b.ret)}
 

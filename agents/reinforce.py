@@ -75,7 +75,7 @@ class Reinforce(OnPolicyAgent):
         """Fresh episodes in every env, run until n_episodes have ended (or the step budget is spent)."""
         cfg = self.cfg
         self.buffer.reset()
-        if self.updates > 0:  # the first batch starts from learn()'s seeded reset
+        if not collector.fresh:  # (the first batch starts from learn()'s seeded reset)
             collector.reset()
         budget = math.ceil((total_steps - self.step) / cfg.n_envs)
         taken, episodes = collector.collect(self.buffer, budget, self.step, logger, stop_after_episodes=cfg.n_episodes)

@@ -266,6 +266,7 @@ class Collector:
         self.reward_norm = reward_norm
         self.obs: np.ndarray | None = None  # the observation the policy acts on next (normalized if obs_norm)
         self.action_masks: np.ndarray | None = None
+        self.fresh = False  # True between a reset() and the next step: every env is at an episode's start
 
     def reset(self, seed: int | None = None) -> None:
         """Start fresh episodes in every env (seeded: env i gets seed + i)."""
@@ -274,6 +275,7 @@ class Collector:
         self.action_masks = infos.get("action_mask")
         if self.reward_norm is not None:
             self.reward_norm.reset()
+        self.fresh = True
 
     def _norm(self, obs: np.ndarray, update: bool) -> np.ndarray:
         return obs if self.obs_norm is None else self.obs_norm(obs, update=update)
@@ -295,6 +297,7 @@ class Collector:
         n_envs = buffer.n_envs
         taken, episodes = 0, 0
         for _ in range(n_steps):
+            self.fresh = False
             masks = None if self.action_masks is None else self._tensor(np.asarray(self.action_masks, dtype=bool))
             actions, logp, values = self.policy.step(self._tensor(self.obs), masks)
             actions = actions.cpu().numpy()
