@@ -17,6 +17,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "sarsa": ("agents.td:Sarsa", "tabular SARSA, on-policy TD control (S&B 6.4)"),
     "expected_sarsa": ("agents.td:ExpectedSarsa", "tabular Expected SARSA (S&B 6.6)"),
     "dqn": ("agents.dqn:DQN", "deep Q-network with double Q, prioritized replay, n-step returns, dueling head"),
+    "es": ("agents.es:ES", "evolution strategies on a numpy policy: hill climbing (SEEDS.md) or antithetic OpenAI-ES"),
 }
 
 
