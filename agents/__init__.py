@@ -22,6 +22,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "a2c": ("agents.a2c:A2C", "synchronous advantage actor-critic: n-step/GAE advantages over many envs, RMSprop"),
     "ppo": ("agents.ppo:PPO", "proximal policy optimization: clipped surrogate, GAE, minibatch epochs, target KL"),
     "trpo": ("agents.trpo:TRPO", "trust region policy optimization: conjugate-gradient natural step, KL line search"),
+    "es": ("agents.es:ES", "evolution strategies on a numpy policy: hill climbing (SEEDS.md) or antithetic OpenAI-ES"),
 }
 
 
