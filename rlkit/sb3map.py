@@ -78,6 +78,10 @@ _ON_POLICY: dict[str, str | Fixed | None] = {
     "clip_obs": "VecNormalize.clip_obs",
     "clip_reward": "VecNormalize.clip_reward",
     "net.dueling": Fixed(False),
+    "anneal_lr": "learning_rate.anneal",  # true: SB3 gets a linear schedule lr -> 0 (the zoo's lin_<lr>)
+    "ortho_init": "policy_kwargs.ortho_init",
+    "log_std_init": "policy_kwargs.log_std_init",
+    "share_trunk": Fixed(None),  # SB3 shares the trunk for CnnPolicy and not for MlpPolicy, as our null does
 }
 
 TABLES: dict[str, Sb3Table] = {
@@ -151,9 +155,32 @@ TABLES: dict[str, Sb3Table] = {
             "line_search_max_iter": "line_search_max_iter",
             "n_critic_updates": "n_critic_updates",
             "sub_sampling_factor": "sub_sampling_factor",
+            "ent_coef": Fixed(0.0),  # no entropy term in the natural step (ours rejects any other value)
+            "vf_coef": None,  # unused on both sides: the critic has its own optimizer
+            "max_grad_norm": Fixed(None),  # sb3-contrib does not clip the critic's gradient
         },
     ),
 }
+
+SCHEDULED = {"clip_range"}
+"""SB3 arguments that take a float or a schedule: our Schedule keys (start, end, fraction, kind) map onto them."""
+
+
+@dataclass(frozen=True)
+class Sb3Schedule:
+    """Our schedule as SB3 wants it: a picklable callable of progress_remaining (1 at the start, 0 at the end)."""
+
+    start: float
+    end: float | None = None
+    fraction: float = 1.0
+    kind: str = "linear"
+
+    def __call__(self, progress_remaining: float) -> float:
+        from rlkit import schedules
+        from rlkit.config import Schedule
+
+        return schedules.value(Schedule(self.start, self.end, self.fraction, self.kind), 1.0 - progress_remaining)
+
 
 ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "elu": "ELU", "gelu": "GELU"}  # torch.nn class names
 
@@ -205,6 +232,8 @@ def translate(agent: str, flat: dict[str, Any], image_obs: bool = False) -> Sb3S
         raise UserError(f"agent '{agent}' has no Stable-Baselines3 mapping; mapped agents: {', '.join(TABLES)}")
     setup = Sb3Setup(algo=tab.algo, policy="CnnPolicy" if image_obs else "MlpPolicy", kwargs={})
     vecnorm: dict[str, Any] = {}
+    scheduled: dict[str, dict[str, Any]] = {}
+    anneal_lr = False
     for key, value in flat.items():
         found, target = entry(tab, key)
         if not found:
@@ -230,6 +259,10 @@ def translate(agent: str, flat: dict[str, Any], image_obs: bool = False) -> Sb3S
             setup.async_envs = bool(value)
         elif target == "learn.total_timesteps":
             setup.total_timesteps = int(value)
+        elif target in SCHEDULED:  # clip_range (a plain number) or clip_range.start / .end / .fraction / .kind
+            scheduled.setdefault(target, {})[key.split(".", 1)[1] if "." in key else "start"] = value
+        elif target == "learning_rate.anneal":
+            anneal_lr = bool(value)
         elif target.startswith("VecNormalize."):
             vecnorm[target.split(".", 1)[1]] = value
         elif target.startswith("policy_kwargs."):
@@ -243,6 +276,11 @@ def translate(agent: str, flat: dict[str, Any], image_obs: bool = False) -> Sb3S
             setup.kwargs[target] = flat.get("epsilon.start")
         else:
             setup.kwargs[target] = value
+    for name, parts in scheduled.items():
+        sched = Sb3Schedule(parts["start"], parts.get("end"), parts.get("fraction", 1.0), parts.get("kind", "linear"))
+        setup.kwargs[name] = sched.start if sched.end is None or sched.end == sched.start else sched
+    if anneal_lr and "learning_rate" in setup.kwargs:
+        setup.kwargs["learning_rate"] = Sb3Schedule(float(setup.kwargs["learning_rate"]), 0.0)
     if vecnorm.get("norm_obs") or vecnorm.get("norm_reward"):
         setup.vec_normalize = {"gamma": flat.get("gamma", 0.99), **vecnorm}
     return setup
