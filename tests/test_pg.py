@@ -144,6 +144,20 @@ def test_resume_continues_from_the_checkpoint(cli):
     assert steps == sorted(steps) and steps[-1] > 1024
 
 
+def test_same_seed_same_run(cli):
+    """Seeds cover the policy's sampling, minibatch order and the envs: two runs log the same numbers."""
+    words = ["agent=ppo", "env=cartpole", "seed=4", "total_steps=1024", "n_steps=64", "n_envs=2", "n_epochs=2",
+             "eval_episodes=1", "norm_obs=true", "norm_reward=true"]
+    logs = []
+    for _ in range(2):
+        rc, run, out = cli.train(*words)
+        assert rc == 0, out
+        rows = (run / "metrics.csv").read_text().splitlines()
+        keep = [i for i, c in enumerate(rows[0].split(",")) if c not in ("wall_s", "charts/sps")]
+        logs.append([[r.split(",")[i] for i in keep] for r in rows])
+    assert logs[0] == logs[1] and len(logs[0]) > 10
+
+
 @pytest.mark.parametrize("agent", ["reinforce", "ppo"])
 def test_total_episodes_stops_training(cli, agent):
     rc, run, out = cli.train(f"agent={agent}", "env=cartpole", "total_episodes=5", "n_envs=2", "eval_episodes=1",
