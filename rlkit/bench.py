@@ -93,7 +93,7 @@ REFERENCES: dict[tuple[str, str], Reference] = {
         "average reward per step over the last 50 steps (2000 problems)", 1.49, 0.05,
         "Sutton & Barto (2018) Figure 2.4, UCB c=2 at step 1000", "mean_reward", 50),
     ("q_learning", "rooms"): Reference(
-        "max |Q - Q_notes| over the 6x6 matrix (goal bootstraps: the 400/500 matrix)", 0.0, 0.5,
+        "max abs(Q - Q_notes) over the 6x6 matrix (goal bootstraps: the 400/500 matrix)", 0.0, 0.5,
         "SEEDS.md, the notes' converged rooms Q-matrix", "q_deviation", 1000),
     ("sarsa", "cliffwalking"): Reference(
         "mean return of the training episodes since the last evaluation (online, eps=0.1)", -25.0, 5.0,
