@@ -17,6 +17,12 @@ Each (side, config, seed) is one job, run in a fresh process (its own peak memor
 request. A job whose process dies is reported as failed; finished results are appended to results.csv
 as they arrive, so nothing finished is lost. Output: runs/<bench|sweep>-<agent>-<env>-<time>/ with
 results.csv, runs.jsonl, report.md and curves.png.
+
+What an agent needs for this (the contract resume already relies on): `learn(env, n, ...)` trains
+until steps_done >= n and can be called again with a larger n to continue, with its schedules read
+from cfg.total_steps (not from n); `act(obs, deterministic=True)` applies any observation
+normalization itself. A new SB3 counterpart is one table in rlkit/sb3map.py; a new reference figure
+is one entry in REFERENCES (plus a measure in MEASURES if none fits).
 """
 
 from __future__ import annotations
