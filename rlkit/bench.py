@@ -17,6 +17,12 @@ Each (side, config, seed) is one job, run in a fresh process (its own peak memor
 request. A job whose process dies is reported as failed; finished results are appended to results.csv
 as they arrive, so nothing finished is lost. Output: runs/<bench|sweep>-<agent>-<env>-<time>/ with
 results.csv, runs.jsonl, report.md and curves.png.
+
+What an agent needs for this (the contract resume already relies on): `learn(env, n, ...)` trains
+until steps_done >= n and can be called again with a larger n to continue, with its schedules read
+from cfg.total_steps (not from n); `act(obs, deterministic=True)` applies any observation
+normalization itself. A new SB3 counterpart is one table in rlkit/sb3map.py; a new reference figure
+is one entry in REFERENCES (plus a measure in MEASURES if none fits).
 """
 
 from __future__ import annotations
@@ -93,7 +99,7 @@ REFERENCES: dict[tuple[str, str], Reference] = {
         "average reward per step over the last 50 steps (2000 problems)", 1.49, 0.05,
         "Sutton & Barto (2018) Figure 2.4, UCB c=2 at step 1000", "mean_reward", 50),
     ("q_learning", "rooms"): Reference(
-        "max |Q - Q_notes| over the 6x6 matrix (goal bootstraps: the 400/500 matrix)", 0.0, 0.5,
+        "max abs(Q - Q_notes) over the 6x6 matrix (goal bootstraps: the 400/500 matrix)", 0.0, 0.5,
         "SEEDS.md, the notes' converged rooms Q-matrix", "q_deviation", 1000),
     ("sarsa", "cliffwalking"): Reference(
         "mean return of the training episodes since the last evaluation (online, eps=0.1)", -25.0, 5.0,

@@ -186,6 +186,7 @@ def test_reference_bench_reproduces_the_rooms_q_matrix(cli, tmp_path):
     report = (folder / "report.md").read_text()
     assert "| figure | rlkit | reference | ratio rlkit/reference |" in report
     assert "| success (within 0.5 of 0 at some evaluation) | 1/1 |" in report
+    assert all(line.count("|") == 5 for line in report.splitlines() if line.startswith("| final"))
     rows = _rows(folder)
     assert rows[0]["side"] == "reference" and float(rows[0]["eval"]) == 0.0
     ours = [float(r["eval"]) for r in rows if r["side"] == "rlkit"]
