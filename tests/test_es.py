@@ -143,7 +143,8 @@ def test_continuous_actions_smoke_and_budgets(cli):
     assert 2000 <= summary["total_steps"] < 2000 + 4 * 200 and summary["episodes"] == summary["total_steps"] // 200
     assert np.isfinite(summary["final_eval_return_mean"]) and summary["final_eval_return_mean"] < 0
     assert "es/grad_norm" in _rows(run)[0]
-    rc, run, out = cli.train("agent=es", "env=pendulum", "total_episodes=6", "total_steps=100000", "eval_episodes=1")
+    rc, run, out = cli.train("agent=es", "env=pendulum", "method=hill_climb", "total_episodes=6", "total_steps=100000",
+                             "eval_episodes=1")
     summary = json.loads((run / "summary.json").read_text())
     assert rc == 0 and summary["episodes"] == 6 and summary["total_steps"] == 6 * 200  # 3 hill-climbing trials
 
