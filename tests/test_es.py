@@ -95,6 +95,15 @@ def test_episode_runner_is_a_function_of_theta_and_seed():
     ev = Evaluator("cartpole")
     returns, lengths = ev.evaluate(pol, np.stack([theta, -theta]), np.array([7, 8]))
     assert returns.shape == lengths.shape == (2, 2) and returns[0, 0] == run_episode(env, pol, theta, 7)[0]
+    thetas = np.random.default_rng(2).standard_normal((5, pol.n_params))
+    pooled = Evaluator("cartpole", workers=2)
+    try:
+        got = pooled.evaluate(pol, thetas, np.array([3, 4]))
+        assert pooled._pool is not None and len(pooled._pool._processes) == 2  # really played elsewhere
+    finally:
+        pooled.close()
+    here = ev.evaluate(pol, thetas, np.array([3, 4]))
+    assert np.array_equal(got[0], here[0]) and np.array_equal(got[1], here[1])
 
 
 # -- runs through the CLI -------------------------------------------------------------------------------
