@@ -155,6 +155,7 @@ def main() -> None:
     import gymnasium
     import torch
 
+    commit = git_commit()  # before this run rewrites the (tracked) result files
     results = []
     t0 = time.perf_counter()
     for m in args.methods:
@@ -205,7 +206,7 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/es_cartpole.py{''.join(' ' + a for a in sys.argv[1:])}` "
         f"(seeds {args.seeds[0]}-{args.seeds[-1]}, then held-out seeds "
         f"{args.holdout[0] if args.holdout else '-'}-{args.holdout[-1] if args.holdout else '-'}; budget {args.budget} "
-        f"training episodes per seed). Measured at commit {git_commit()} on a shared 2-core machine "
+        f"training episodes per seed). Measured at commit {commit} on a shared 2-core machine "
         f"({platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
         f"gymnasium {gymnasium.__version__}, torch {torch.__version__} unused in the loop; 1 process, workers=1); "
         f"whole bench {wall:.0f} s wall.",
