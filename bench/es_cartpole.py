@@ -46,7 +46,7 @@ sweep (`bench/es_cartpole.py --quiet --methods M --set ...`; median training epi
 
 - hill_climb, one episode per candidate: alpha 0.2: 411; 0.3: 317; **0.5: 150**; 0.7: 188; 1.0: 161.
   Three episodes per candidate: alpha 0.5: 603; 1.0: 354 (9/10 reached 500).
-  sigma 0.1, 0.5 and 2.0 give identical runs: a linear argmax policy started at theta = 0 is invariant to
+  sigma 0.1, 0.5 and 2.0 give the same results: a linear argmax policy started at theta = 0 is invariant to
   the scale of theta, and sigma only scales every champion and mutant.
 - openai_es (sigma 0.1; only lr/sigma matters from theta = 0), population x Adam lr:
   4: lr 0.02 268, 0.05 288, 0.1 244 (9/10), 0.2 374 (8/10); **6: 0.02 402, 0.03 315, 0.05 291**, 0.07 318,
@@ -155,6 +155,7 @@ def main() -> None:
     import gymnasium
     import torch
 
+    commit = git_commit()  # before this run rewrites the (tracked) result files
     results = []
     t0 = time.perf_counter()
     for m in args.methods:
@@ -205,7 +206,7 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/es_cartpole.py{''.join(' ' + a for a in sys.argv[1:])}` "
         f"(seeds {args.seeds[0]}-{args.seeds[-1]}, then held-out seeds "
         f"{args.holdout[0] if args.holdout else '-'}-{args.holdout[-1] if args.holdout else '-'}; budget {args.budget} "
-        f"training episodes per seed). Measured at commit {git_commit()} on a shared 2-core machine "
+        f"training episodes per seed). Measured at commit {commit} on a shared 2-core machine "
         f"({platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
         f"gymnasium {gymnasium.__version__}, torch {torch.__version__} unused in the loop; 1 process, workers=1); "
         f"whole bench {wall:.0f} s wall.",
@@ -215,7 +216,8 @@ def main() -> None:
         f"the current policy (hill_climb: the champion; openai_es: the mean theta) plays {EVAL_EPISODES} held-out "
         "episodes (seeds seed+10000..., not counted). Episodes to 500 = training episodes of every candidate "
         "(champion re-evaluations included) consumed until that evaluation first averages 500 (the maximum). "
-        "Returns are raw CartPole scores.",
+        "Returns are raw CartPole scores. Train s = wall seconds inside the training iterations (evaluation "
+        "excluded), on a machine shared with other jobs: indicative only.",
         "",
         "| method | seeds | reached 500 | median episodes to 500 | IQR | range | median env steps to 500 "
         "| median train s |",

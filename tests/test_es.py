@@ -95,6 +95,15 @@ def test_episode_runner_is_a_function_of_theta_and_seed():
     ev = Evaluator("cartpole")
     returns, lengths = ev.evaluate(pol, np.stack([theta, -theta]), np.array([7, 8]))
     assert returns.shape == lengths.shape == (2, 2) and returns[0, 0] == run_episode(env, pol, theta, 7)[0]
+    thetas = np.random.default_rng(2).standard_normal((5, pol.n_params))
+    pooled = Evaluator("cartpole", workers=2)
+    try:
+        got = pooled.evaluate(pol, thetas, np.array([3, 4]))
+        assert pooled._pool is not None and len(pooled._pool._processes) == 2  # really played elsewhere
+    finally:
+        pooled.close()
+    here = ev.evaluate(pol, thetas, np.array([3, 4]))
+    assert np.array_equal(got[0], here[0]) and np.array_equal(got[1], here[1])
 
 
 # -- runs through the CLI -------------------------------------------------------------------------------
@@ -143,7 +152,8 @@ def test_continuous_actions_smoke_and_budgets(cli):
     assert 2000 <= summary["total_steps"] < 2000 + 4 * 200 and summary["episodes"] == summary["total_steps"] // 200
     assert np.isfinite(summary["final_eval_return_mean"]) and summary["final_eval_return_mean"] < 0
     assert "es/grad_norm" in _rows(run)[0]
-    rc, run, out = cli.train("agent=es", "env=pendulum", "total_episodes=6", "total_steps=100000", "eval_episodes=1")
+    rc, run, out = cli.train("agent=es", "env=pendulum", "method=hill_climb", "total_episodes=6", "total_steps=100000",
+                             "eval_episodes=1")
     summary = json.loads((run / "summary.json").read_text())
     assert rc == 0 and summary["episodes"] == 6 and summary["total_steps"] == 6 * 200  # 3 hill-climbing trials
 
