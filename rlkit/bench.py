@@ -84,6 +84,9 @@ def _q_deviation(agent: Any, rows: list[dict[str, float]]) -> float:
     return float(np.abs(agent.q - agent.env.unwrapped.reference_q()).max())
 
 
+GREEDY_EVAL = "greedy_eval"
+"""a Reference measure meaning: the bench's own greedy evaluation on a separate env (as for SB3 benches)"""
+
 MEASURES: dict[str, Callable[[Any, list[dict[str, float]]], float]] = {
     "mean_reward": _mean_of("charts/reward"),
     "mean_episode_return": _mean_of("charts/return"),
@@ -108,6 +111,10 @@ REFERENCES: dict[tuple[str, str], Reference] = {
         "mean return of the training episodes since the last evaluation (online, eps=0.1)", -50.0, 10.0,
         "Sutton & Barto (2018) Example 6.6 / Figure 6.4: Q-learning about -50 per episode", "mean_episode_return",
         1000),
+    ("es", "cartpole"): Reference(
+        "greedy evaluation return (eval_episodes episodes on a separate env)", 500.0, 25.0,
+        "CartPole-v1's maximum return: SEEDS.md's hill climber on a linear policy solves it "
+        "(bench/results/es_cartpole.md: median 150 episodes over 10 seeds)", GREEDY_EVAL, 5000),
 }
 
 
@@ -221,7 +228,8 @@ def _run_ours(spec: Any, job: Job, on_eval: Callable[[int, float, float], None])
 
     agent, env = build(spec)
     eval_env = type(agent).make_env(spec.env_ref, spec.config, training=False)
-    measure = MEASURES[REFERENCES[job.reference].measure] if job.reference else None
+    ref = REFERENCES[job.reference] if job.reference else None
+    measure = MEASURES[ref.measure] if ref and ref.measure != GREEDY_EVAL else None
     total = spec.config.total_steps
     with tempfile.TemporaryDirectory() as tmp:
         logger = RecordingLogger(Path(tmp), total)

@@ -193,6 +193,18 @@ def test_reference_bench_reproduces_the_rooms_q_matrix(cli, tmp_path):
     assert ours[0] > 10 and ours[-1] < 0.5  # far from the notes' matrix early, on it at the end
 
 
+def test_es_benches_against_the_cartpole_maximum_with_the_greedy_evaluation(cli, tmp_path):
+    rc, out, err = cli("bench", "agent=es", "env=cartpole", "seeds=1", "workers=0", "total_steps=10000",
+                       "eval_every=5000", "eval_episodes=3", f"runs.dir={tmp_path}")
+    assert rc == 0, out + err
+    folder = Path(out.strip().splitlines()[-1])
+    assert "| figure | rlkit | reference | ratio rlkit/reference |" in (folder / "report.md").read_text()
+    rows = _rows(folder)
+    assert rows[0]["side"] == "reference" and float(rows[0]["eval"]) == 500.0
+    ours = [(int(r["step"]), float(r["eval"])) for r in rows if r["side"] == "rlkit"]
+    assert [s for s, _ in ours][-1] >= 10_000 and all(9 <= v <= 500 for _, v in ours)  # real CartPole returns
+
+
 def test_sweep_grid_and_a_dead_local_worker_is_reported(cli, tmp_path):
     env_file = tmp_path / "crash_env.py"
     env_file.write_text(CRASH_ENV)
