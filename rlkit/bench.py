@@ -115,6 +115,10 @@ REFERENCES: dict[tuple[str, str], Reference] = {
         "greedy evaluation return (eval_episodes episodes on a separate env)", 500.0, 25.0,
         "CartPole-v1's maximum return: SEEDS.md's hill climber on a linear policy solves it "
         "(bench/results/es_cartpole.md: median 150 episodes over 10 seeds)", GREEDY_EVAL, 5000),
+    ("reinforce", "cartpole"): Reference(
+        "greedy evaluation return (eval_episodes episodes on a separate env)", 500.0, 25.0,
+        "CartPole-v1's maximum return (SB3 has no REINFORCE; SEEDS.md gives its update, not a figure)",
+        GREEDY_EVAL, 5000),
 }
 
 

@@ -193,8 +193,9 @@ def test_reference_bench_reproduces_the_rooms_q_matrix(cli, tmp_path):
     assert ours[0] > 10 and ours[-1] < 0.5  # far from the notes' matrix early, on it at the end
 
 
-def test_es_benches_against_the_cartpole_maximum_with_the_greedy_evaluation(cli, tmp_path):
-    rc, out, err = cli("bench", "agent=es", "env=cartpole", "seeds=1", "workers=0", "total_steps=10000",
+@pytest.mark.parametrize("agent", ["es", "reinforce"])
+def test_agents_without_sb3_bench_against_the_cartpole_maximum_with_the_greedy_evaluation(cli, tmp_path, agent):
+    rc, out, err = cli("bench", f"agent={agent}", "env=cartpole", "seeds=1", "workers=0", "total_steps=10000",
                        "eval_every=5000", "eval_episodes=3", f"runs.dir={tmp_path}")
     assert rc == 0, out + err
     folder = Path(out.strip().splitlines()[-1])
