@@ -64,8 +64,8 @@ class A2C(OnPolicyAgent):
         cfg = self.cfg
         if cfg.use_rms_prop:
             return torch.optim.RMSprop(self.policy.parameters(), lr=cfg.lr, alpha=0.99, eps=cfg.rms_prop_eps,
-                                       weight_decay=0.0)
-        return torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=cfg.rms_prop_eps)
+                                       weight_decay=0.0, foreach=True)
+        return torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=cfg.rms_prop_eps, fused=True)
 
     def update(self) -> dict[str, Any]:
         cfg = self.cfg
