@@ -101,7 +101,7 @@ def _learn_and_finish(spec: RunSpec, run_dir: Path, agent: Any, env: Any,
         periodic = PeriodicEval(spec, agent, logger, ckpt)
         ckpt.set_periodic(cfg.eval_every, periodic, after_step=agent.steps_done)
     ckpt.install_signal_handlers()
-    t0 = time.perf_counter()
+    t0, start_step = time.perf_counter(), agent.steps_done
     try:
         agent.learn(env, cfg.total_steps, logger, ckpt)
     finally:
@@ -122,8 +122,10 @@ def _learn_and_finish(spec: RunSpec, run_dir: Path, agent: Any, env: Any,
     report = agent.report()
     if report:
         say(report)
-    say(f"trained {agent.steps_done} steps, {logger.episodes} episodes in {train_s:.1f}s "
-        f"({agent.steps_done / max(train_s, 1e-9):,.0f} steps/s, {cfg.threads} torch thread(s))")
+    done_now = agent.steps_done - start_step  # a resumed run counts only the steps of this session
+    say(f"trained {agent.steps_done} steps, {logger.episodes} episodes"
+        + (f" ({done_now} in this session)" if start_step else "") + f" in {train_s:.1f}s "
+        f"({done_now / max(train_s, 1e-9):,.0f} steps/s, {cfg.threads} torch thread(s))")
     say(f"final eval: return {stats['return_mean']:.3f} +/- {stats['return_std']:.3f} "
         f"over {stats['episodes']} episodes (raw game score, greedy policy)"
         + (f"; {stats['cut_episodes']} episode(s) cut at the eval step cap: the greedy policy loops"

@@ -78,6 +78,7 @@ def test_trpo_continuous_actions_and_resume(cli):
     assert rc == 0, out
     rc, out, err = cli("resume", str(run), "total_steps=2048")
     assert rc == 0, out + err
+    assert "trained 2048 steps" in out and "(1024 in this session)" in out  # steps/s counts this session only
     assert json.loads((run / "summary.json").read_text())["total_steps"] == 2048
 
 
