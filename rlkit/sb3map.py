@@ -276,6 +276,15 @@ def translate(agent: str, flat: dict[str, Any], image_obs: bool = False) -> Sb3S
             setup.kwargs[target] = flat.get("epsilon.start")
         else:
             setup.kwargs[target] = value
+    if setup.policy == "CnnPolicy":  # our cnn is the Nature CNN with its 512 features straight into the heads
+        pk = setup.kwargs.setdefault("policy_kwargs", {})
+        pk["net_arch"] = []
+        pk.pop("activation_fn", None)
+        for key in ("net.hidden", "net.activation"):
+            if key in flat:
+                setup.mapped = [(k, t) for k, t in setup.mapped if k != key]
+                setup.unmapped.append((key, flat[key], "cnn: no MLP after the Nature CNN on either side "
+                                                       "(SB3 gets net_arch=[])"))
     for name, parts in scheduled.items():
         sched = Sb3Schedule(parts["start"], parts.get("end"), parts.get("fraction", 1.0), parts.get("kind", "linear"))
         setup.kwargs[name] = sched.start if sched.end is None or sched.end == sched.start else sched

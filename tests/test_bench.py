@@ -332,3 +332,16 @@ def test_our_on_policy_configs_are_fully_covered_and_schedules_translate(agent):
         assert pickle.loads(pickle.dumps(lr))(0.5) == pytest.approx(lr(0.5))
     if agent == "trpo":
         assert ("ent_coef", 0.0, "no SB3 option; SB3 behaves as 0.0") in setup.unmapped
+
+
+@pytest.mark.parametrize("agent", ["dqn", "ppo"])
+def test_cnn_policies_get_no_mlp_after_the_nature_cnn(agent):
+    """Our Nature CNN feeds its 512 features straight into the heads; SB3's CnnPolicy must too (net_arch=[])."""
+    from rlkit.config import to_dict
+    from rlkit.overrides import parse_words
+
+    spec = resolve_spec(parse_words([f"agent={agent}", "env=pong"]), [])
+    setup = sb3map.translate(agent, _flat(to_dict(spec.config)), image_obs=True)
+    assert setup.policy == "CnnPolicy" and setup.kwargs["policy_kwargs"]["net_arch"] == []
+    assert "activation_fn" not in setup.kwargs["policy_kwargs"]
+    assert any(k == "net.hidden" and "net_arch=[]" in why for k, _, why in setup.unmapped)
