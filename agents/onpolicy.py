@@ -116,6 +116,7 @@ class OnPolicyAgent(Agent):
         self.episode = 0
         self.updates = 0
         self.buffer: RolloutBuffer | None = None
+        self.collector: Collector | None = None
         self._last_log = -LOG_EVERY
 
     # -- hooks an agent may override --------------------------------------------------------------
@@ -132,9 +133,9 @@ class OnPolicyAgent(Agent):
         return int(self.cfg.n_steps)
 
     def collect(self, collector: Collector, total_steps: int, logger: Logger) -> None:
-        """Fill self.buffer with n_steps vector steps (fewer at the very end: never past total_steps), then GAE."""
+        """Fill self.buffer with n_steps vector steps (fewer at the run's very end: never past it), then GAE."""
         cfg = self.cfg
-        n = min(self.rollout_steps(), math.ceil((total_steps - self.step) / cfg.n_envs))
+        n = min(self.rollout_steps(), math.ceil((self.budget_end(total_steps) - self.step) / cfg.n_envs))
         self.buffer.reset()
         taken, episodes = collector.collect(self.buffer, n, self.step, logger)
         self.step += taken
@@ -172,8 +173,12 @@ class OnPolicyAgent(Agent):
             obs_dtype = np.float32 if self.obs_norm is not None else self.obs_space.dtype
             self.buffer = RolloutBuffer(self.rollout_steps(), cfg.n_envs, self.obs_space.shape, obs_dtype,
                                         self.policy.action_shape, self.policy.action_dtype)
-        collector = Collector(env, self.policy, self.device, self.obs_norm, self.reward_norm)
-        collector.reset(seed=cfg.seed + self.step)  # a resumed run restarts the episodes that were in flight
+        if self.collector is None or self.collector.env is not env:
+            # a fresh or resumed run (episodes in flight at the checkpoint restart); a learn() called again on
+            # the same env (rlkit bench evaluates between calls) continues the episodes where they were
+            self.collector = Collector(env, self.policy, self.device, self.obs_norm, self.reward_norm)
+            self.collector.reset(seed=cfg.seed + self.step)
+        collector = self.collector
         while self.step < total_steps and not self._episodes_done():
             if ckpt.due(self.step) and self.step > 0:
                 ckpt.save(self.step, self.state_dict())
@@ -189,6 +194,11 @@ class OnPolicyAgent(Agent):
                 self._last_log = self.step
                 logger.log(self.step, {**metrics, "charts/lr": lr, "charts/updates": self.updates,
                                        **self._critic_metrics()})
+
+    def budget_end(self, total_steps: int) -> int:
+        """Where rollouts must stop: the run's end (cfg.total_steps), not an intermediate learn() target, so a
+        caller that trains in stretches gets the same full-length rollouts (the last one may overshoot)."""
+        return max(total_steps, self.cfg.total_steps)
 
     def _episodes_done(self) -> bool:
         return self.cfg.total_episodes is not None and self.episode >= self.cfg.total_episodes

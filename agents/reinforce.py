@@ -77,7 +77,7 @@ class Reinforce(OnPolicyAgent):
         self.buffer.reset()
         if not collector.fresh:  # (the first batch starts from learn()'s seeded reset)
             collector.reset()
-        budget = math.ceil((total_steps - self.step) / cfg.n_envs)
+        budget = math.ceil((self.budget_end(total_steps) - self.step) / cfg.n_envs)
         taken, episodes = collector.collect(self.buffer, budget, self.step, logger, stop_after_episodes=cfg.n_episodes)
         self.step += taken
         self.episode += episodes

@@ -212,3 +212,33 @@ def test_rollouts_respect_action_masks():
 def test_user_mistakes_exit_2(cli, words, fragment):
     rc, run, out = cli.train(*words)
     assert rc == 2 and fragment in out and len(out.strip().splitlines()) == 1, out
+
+
+@pytest.mark.parametrize("agent_name", ["ppo", "reinforce"])
+def test_learning_in_stretches_equals_one_call(tmp_path, agent_name):
+    """learn() called again with a larger target (rlkit bench evaluates between calls) continues the same
+    episodes with full-length rollouts: the same final weights as one call over the whole budget."""
+    from agents import get
+    from rlkit.logger import Logger
+    from rlkit.seeding import seed_everything
+    from rlkit.vec import make_vec
+
+    cls = get(agent_name)
+    words = {"ppo": dict(n_envs=2, n_steps=32, batch_size=32, n_epochs=2),
+             "reinforce": dict(n_envs=2, n_episodes=2)}[agent_name]
+    finals = []
+    for stops in ([640], [100, 300, 640]):
+        seed_everything(0)
+        cfg = cls.Config(seed=0, total_steps=640, device="cpu", **words)
+        env = make_vec(lambda: gym.make("CartPole-v1"), cfg.n_envs)
+        agent = cls(cfg, env)
+        (tmp_path / f"{agent_name}{len(stops)}").mkdir()
+        logger = Logger(tmp_path / f"{agent_name}{len(stops)}", 640, tensorboard=False, progress=False)
+        ckpt = Checkpointer(tmp_path / f"ck{agent_name}{len(stops)}", every=10**9)
+        for stop in stops:
+            agent.learn(env, stop, logger, ckpt)
+            assert agent.step >= stop
+        logger.close()
+        finals.append((agent.step, [p.detach().clone() for p in agent.policy.parameters()]))
+    assert finals[0][0] == finals[1][0] == 640
+    assert all(torch.equal(a, b) for a, b in zip(finals[0][1], finals[1][1]))
