@@ -85,6 +85,8 @@ class OnPolicyConfig(TrainConfig):
     """initial log standard deviation of Gaussian (Box) actions"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """where the networks run (auto: CUDA if present)"""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: bfloat16 autocast of the trunks (CPUs with AVX512-BF16, GPUs); heads, losses, optimizer stay fp32"""
     checkpoint_every: PositiveInt = 50_000
     """env steps between checkpoints (written between rollouts; also at the end, on Ctrl-C and SIGTERM)"""
 
@@ -107,7 +109,8 @@ class OnPolicyAgent(Agent):
         self.obs_space, self.act_space = obs_space, act_space
         self.device = resolve_device(cfg.device)
         self.policy = ActorCritic(obs_space, act_space, net_spec(cfg.net, type(cfg)().net, obs_space), cfg.share_trunk,
-                                  cfg.log_std_init, cfg.ortho_init, critic=self.uses_critic()).to(self.device)
+                                  cfg.log_std_init, cfg.ortho_init, critic=self.uses_critic(),
+                                  precision=cfg.precision).to(self.device)
         self.optimizer = self.make_optimizer()
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg.clip_obs) if cfg.norm_obs else None
         self.reward_norm = RewardNormalizer(cfg.n_envs, cfg.gamma, cfg.clip_reward) if cfg.norm_reward else None

@@ -103,6 +103,9 @@ class TRPO(OnPolicyAgent):
     Config: ClassVar[type[TRPOConfig]] = TRPOConfig
 
     def __init__(self, cfg: TRPOConfig, env: Any):
+        if cfg.precision != "fp32":
+            raise UserError("trpo's conjugate gradient and line search need fp32 (precision=fp32); "
+                            "precision=bf16 is for ppo, a2c and reinforce")
         if cfg.ent_coef != 0:
             raise UserError(f"ent_coef={cfg.ent_coef}: trpo's natural step has no entropy bonus; use ent_coef=0 "
                             "(or agent=ppo / a2c for an entropy bonus)")

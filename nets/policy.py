@@ -133,8 +133,9 @@ class ActorCritic(nn.Module):
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, net: Any = None,
                  share_trunk: bool | None = None, log_std_init: float = 0.0, ortho_init: bool = True,
-                 critic: bool = True):
+                 critic: bool = True, precision: str = "fp32"):
         super().__init__()
+        self.precision = precision  # "bf16": trunks run under bfloat16 autocast; heads, log-probs and values in fp32
         probe = nets.build(net, observation_space, 1)
         if isinstance(probe.head, nets.DuelingHead):
             raise UserError("net.dueling=true is a Q-network head (dqn); a policy-gradient agent takes net.type, "
@@ -168,20 +169,27 @@ class ActorCritic(nn.Module):
                 nn.init.orthogonal_(head.weight, gain)
                 nn.init.zeros_(head.bias)
 
+    def features(self, trunk: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        """trunk(obs) in fp32, computed under bfloat16 autocast when precision is bf16 (the convs/matmuls)."""
+        if self.precision != "bf16":
+            return trunk(obs)
+        with torch.autocast(obs.device.type, dtype=torch.bfloat16):
+            return trunk(obs).float()
+
     # -- the two functions ------------------------------------------------------------------------
     def dist(self, obs: torch.Tensor, action_mask: torch.Tensor | None = None) -> CategoricalDist | DiagGaussianDist:
         """pi(.|obs) for a batch of observations."""
-        return self.pi_head(self.pi_trunk(obs), action_mask)
+        return self.pi_head(self.features(self.pi_trunk, obs), action_mask)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(obs) for a batch (zeros without a critic)."""
         if self.v_head is None:
             return torch.zeros(len(obs), device=obs.device)
-        return self.v_head((self.pi_trunk if self.shared else self.v_trunk)(obs))
+        return self.v_head(self.features(self.pi_trunk if self.shared else self.v_trunk, obs))
 
     def _dist_and_value(self, obs: torch.Tensor, action_mask: torch.Tensor | None):
         if self.shared:  # one trunk pass serves both heads
-            features = self.pi_trunk(obs)
+            features = self.features(self.pi_trunk, obs)
             return self.pi_head(features, action_mask), self.v_head(features)
         return self.dist(obs, action_mask), self.value(obs)
 

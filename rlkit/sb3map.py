@@ -82,6 +82,7 @@ _ON_POLICY: dict[str, str | Fixed | None] = {
     "ortho_init": "policy_kwargs.ortho_init",
     "log_std_init": "policy_kwargs.log_std_init",
     "share_trunk": Fixed(None),  # SB3 shares the trunk for CnnPolicy and not for MlpPolicy, as our null does
+    "precision": Fixed("fp32"),  # SB3 runs fp32; precision=bf16 on our side is reported as a difference
 }
 
 TABLES: dict[str, Sb3Table] = {

@@ -100,3 +100,27 @@ def test_actor_critic_trunks_heads_and_init():
 def test_actor_critic_user_errors(net, space, fragment):
     with pytest.raises(UserError, match=fragment):
         ActorCritic(BOX4, space, net)
+
+
+def test_bf16_trunks_track_fp32_and_train():
+    """precision=bf16 runs the cnn trunk under bfloat16 autocast: fp32 outputs close to fp32's, gradients flow."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+
+    from nets.policy import ActorCritic
+
+    obs_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    torch.manual_seed(0)
+    ref = ActorCritic(obs_space, gym.spaces.Discrete(6), "cnn")
+    half = ActorCritic(obs_space, gym.spaces.Discrete(6), "cnn", precision="bf16")
+    half.load_state_dict(ref.state_dict())
+    obs = torch.randint(0, 256, (8, 4, 84, 84), dtype=torch.uint8)
+    actions = torch.randint(0, 6, (8,))
+    logp32, _, v32 = ref.evaluate(obs, actions)
+    logp16, ent16, v16 = half.evaluate(obs, actions)
+    assert logp16.dtype == v16.dtype == torch.float32 and not torch.equal(v16, v32)
+    torch.testing.assert_close(logp16, logp32, atol=2e-2, rtol=0)
+    torch.testing.assert_close(v16, v32, atol=5e-2 * (v32.abs().max().item() + 1), rtol=0)
+    (-(logp16.mean()) + v16.pow(2).mean()).backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in half.pi_trunk.parameters())

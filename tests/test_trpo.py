@@ -85,3 +85,8 @@ def test_trpo_continuous_actions_and_resume(cli):
 def test_trpo_rejects_an_entropy_bonus(cli):
     rc, run, out = cli.train("agent=trpo", "env=cartpole", "ent_coef=0.01")
     assert rc == 2 and "no entropy bonus" in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_trpo_rejects_bf16(cli):
+    rc, run, out = cli.train("agent=trpo", "env=cartpole", "precision=bf16")
+    assert rc == 2 and "need fp32" in out and len(out.strip().splitlines()) == 1, out
