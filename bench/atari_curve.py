@@ -25,6 +25,12 @@ from rlkit.plotting import read_metrics, smooth  # noqa: E402
 FRAME_SKIP = 4
 
 
+def games_only(m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows that record a finished game (agents such as ppo also log update rows with no return)."""
+    keep = ~np.isnan(m["charts/return"])
+    return {k: v[keep] for k, v in m.items()}
+
+
 def summarize(m: dict[str, np.ndarray], learning_starts: int = 0) -> dict[str, float]:
     """Figures of a run: steps, frames, games, hours, steps/s (whole run and once learning started),
     last-100 mean score and best 100-game mean."""
@@ -85,7 +91,7 @@ def main() -> None:
     p.add_argument("--machine", default=f"{platform.machine()}, {platform.system()}", help="where the run ran")
     p.add_argument("--notes", default="", help="a sentence added to the Markdown")
     args = p.parse_args()
-    m = read_metrics(args.run)
+    m = games_only(read_metrics(args.run))
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
     s = summarize(m, int(cfg.get("config", cfg).get("learning_starts", 0) or 0))
     marks = [(t.rsplit(":", 1)[0], float(t.rsplit(":", 1)[1])) for t in args.mark]
