@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from agents.onpolicy import OnPolicyAgent, OnPolicyConfig
+from agents.onpolicy import OnPolicyAgent, OnPolicyConfig, mean_stats
 from rlkit.config import PositiveFloat, PositiveInt, Prob
+from rlkit.optim import FlatAdam, FlatOptimizer, FlatRMSprop
 from rlkit.rollout import normalize_advantage
 
 
@@ -44,14 +45,14 @@ class A2CConfig(OnPolicyConfig):
 
 
 def a2c_loss(logp: torch.Tensor, adv: torch.Tensor, values: torch.Tensor, ret: torch.Tensor, entropy: torch.Tensor,
-             ent_coef: float, vf_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+             ent_coef: float, vf_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(-mean(A log pi) + vf_coef mean((R - V)^2) - ent_coef mean(H), statistics); A is treated as a constant."""
     policy_loss = -(adv.detach() * logp).mean()
     value_loss = F.mse_loss(values, ret)
     entropy_mean = entropy.mean()
     loss = policy_loss + vf_coef * value_loss - ent_coef * entropy_mean
-    stats = {"losses/policy": policy_loss.item(), "losses/value": value_loss.item(),
-             "losses/entropy": entropy_mean.item()}
+    stats = {"losses/policy": policy_loss.detach(), "losses/value": value_loss.detach(),
+             "losses/entropy": entropy_mean.detach()}
     return loss, stats
 
 
@@ -60,12 +61,11 @@ class A2C(OnPolicyAgent):
 
     Config: ClassVar[type[A2CConfig]] = A2CConfig
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
+    def make_optimizer(self) -> FlatOptimizer:
         cfg = self.cfg
         if cfg.use_rms_prop:
-            return torch.optim.RMSprop(self.policy.parameters(), lr=cfg.lr, alpha=0.99, eps=cfg.rms_prop_eps,
-                                       weight_decay=0.0, foreach=True)
-        return torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=cfg.rms_prop_eps, fused=True)
+            return FlatRMSprop(self.policy.parameters(), lr=cfg.lr, alpha=0.99, eps=cfg.rms_prop_eps)
+        return FlatAdam(self.policy.parameters(), lr=cfg.lr, eps=cfg.rms_prop_eps)
 
     def update(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -74,4 +74,4 @@ class A2C(OnPolicyAgent):
         adv = normalize_advantage(data.adv) if cfg.normalize_advantage else data.adv
         loss, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
         stats["losses/grad_norm"] = self.gradient_step(loss)
-        return stats
+        return mean_stats([stats])

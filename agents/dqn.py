@@ -39,6 +39,7 @@ from rlkit.config import NetConfig, NonNegInt, PositiveFloat, PositiveInt, Prob,
 from rlkit.device import resolve_device
 from rlkit.errors import UserError
 from rlkit.logger import Logger
+from rlkit.optim import FlatAdam
 from rlkit.replay import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.seeding import generator_from_state, generator_state
 from rlkit.vec import finished_episodes, make_vec, real_next_obs
@@ -154,8 +155,8 @@ class DQN(Agent):
         self.device = resolve_device(cfg.device)
         self.q_net = nets.build(cfg.net, obs_space, self.n_actions).to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        # fused Adam: one kernel per step instead of ~6 per parameter (measured 266 -> ~120 us per step, MLP 256x256)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, fused=True)
+        # Adam over one flat buffer (rlkit.optim): clipping + update in ~3 kernels instead of ~10 per tensor
+        self.optimizer = FlatAdam(self.q_net.parameters(), lr=cfg.lr)
         self.obs_space = obs_space
         self.buffer: ReplayBuffer | None = None  # made on first use: evaluation never allocates one
         self.rng = np.random.default_rng([cfg.seed, 1])
@@ -251,10 +252,9 @@ class DQN(Agent):
             target = td_target(q_next_target, q_next_online, torch.as_tensor(b.rewards, device=dev),
                                torch.as_tensor(b.dones, device=dev), torch.as_tensor(b.discounts, device=dev))
         loss, td_error = q_loss(q_sa, target, torch.as_tensor(b.weights, device=dev), cfg.loss)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self.optimizer.clip_step(cfg.max_grad_norm)
         if isinstance(self.buffer, PrioritizedReplayBuffer):
             self.buffer.update_priorities(b.indices, td_error.abs().cpu().numpy())
         self.updates += 1

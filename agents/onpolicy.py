@@ -24,7 +24,6 @@ from typing import Any, ClassVar, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 import envs
 import nets
@@ -37,6 +36,7 @@ from rlkit.device import resolve_device
 from rlkit.errors import UserError
 from rlkit.logger import Logger
 from rlkit.normalize import ObsNormalizer, RewardNormalizer
+from rlkit.optim import FlatAdam, FlatOptimizer
 from rlkit.rollout import Collector, RolloutBuffer, explained_variance
 from rlkit.seeding import generator_from_state, generator_state
 from rlkit.vec import make_vec
@@ -91,6 +91,23 @@ class OnPolicyConfig(TrainConfig):
     """env steps between checkpoints (written between rollouts; also at the end, on Ctrl-C and SIGTERM)"""
 
 
+def mean_stats(rows: Sequence[dict[str, torch.Tensor | float]]) -> dict[str, float]:
+    """Per-key means of per-gradient-step statistics. The update keeps them as 0-d tensors and they are
+    converted here in one go: a float() per statistic per step is a device sync each (~100 per PPO update)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    out: dict[str, float] = {}
+    tensor_means: dict[str, torch.Tensor] = {}
+    for k in keys:
+        values = [row[k] for row in rows if k in row]
+        if all(isinstance(v, torch.Tensor) for v in values):
+            tensor_means[k] = torch.stack([v.detach().float() for v in values]).mean()
+        else:
+            out[k] = float(np.mean([float(v) for v in values]))
+    if tensor_means:
+        out.update(zip(tensor_means, torch.stack(list(tensor_means.values())).tolist(), strict=True))
+    return {k: out[k] for k in keys}
+
+
 class OnPolicyAgent(Agent):
     """Base of the policy-gradient agents: builds the policy, runs the rollout/update loop, holds the state."""
 
@@ -127,9 +144,9 @@ class OnPolicyAgent(Agent):
         """Whether the agent learns V(s) (REINFORCE without a value baseline does not)."""
         return True
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        """Adam with eps 1e-5 (SB3's and CleanRL's choice for policy gradients); fused: one kernel per step."""
-        return torch.optim.Adam(self.policy.parameters(), lr=self.cfg.lr, eps=1e-5, fused=True)
+    def make_optimizer(self) -> FlatOptimizer:
+        """Adam with eps 1e-5 (SB3's and CleanRL's choice for policy gradients), over one flat buffer (rlkit.optim)."""
+        return FlatAdam(self.policy.parameters(), lr=self.cfg.lr, eps=1e-5)
 
     def rollout_steps(self) -> int:
         """Vector steps per rollout (the buffer's length)."""
@@ -217,17 +234,12 @@ class OnPolicyAgent(Agent):
             return {}
         return {"charts/explained_variance": explained_variance(b.values[: b.pos], b.ret)}
 
-    def gradient_step(self, loss: torch.Tensor) -> float:
-        """One optimizer step on `loss`, the gradient's global norm clipped to max_grad_norm; returns the norm."""
-        self.optimizer.zero_grad(set_to_none=True)
+    def gradient_step(self, loss: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on `loss`, the gradient's global norm clipped to max_grad_norm; returns the norm
+        (a tensor: statistics are converted to floats once per update, see mean_stats)."""
+        self.optimizer.zero_grad()
         loss.backward()
-        params = self.policy.parameters()
-        if self.cfg.max_grad_norm is not None:
-            norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm, foreach=True)
-        else:
-            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
-        self.optimizer.step()
-        return float(norm)
+        return self.optimizer.clip_step(self.cfg.max_grad_norm)
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

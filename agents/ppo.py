@@ -4,7 +4,7 @@
     repeat until total_steps:
         run pi_theta_old for n_steps in each of n_envs envs; store s, a, log pi_old(a|s), V_old(s), r, flags
         A <- GAE(gamma, gae_lambda), bootstrapped from V(real final obs) on truncation; R <- A + V_old
-        for n_epochs epochs, for each minibatch of batch_size (s, a, A, R) in random order:
+        for n_epochs epochs, for each minibatch of batch_size (s, a, A, R) in random order (one: the whole rollout):
             A   <- (A - mean A) / std A                                                   normalize_advantage
             rho <- pi_theta(a|s) / pi_theta_old(a|s)
             L_clip <- mean min(rho A, clip(rho, 1 - eps, 1 + eps) A)                      eps = clip_range
@@ -21,11 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.onpolicy import OnPolicyAgent, OnPolicyConfig
+from agents.onpolicy import OnPolicyAgent, OnPolicyConfig, mean_stats
 from rlkit import schedules
 from rlkit.config import PositiveFloat, PositiveInt, Prob, Schedule
 from rlkit.errors import UserError
@@ -58,11 +57,13 @@ class PPOConfig(OnPolicyConfig):
 
 def ppo_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, values: torch.Tensor,
              values_old: torch.Tensor, ret: torch.Tensor, entropy: torch.Tensor, clip_range: float,
-             clip_range_vf: float | None, ent_coef: float, vf_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+             clip_range_vf: float | None, ent_coef: float,
+             vf_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(-L_clip + vf_coef L_V - ent_coef H, statistics) for one minibatch, as in SB3's PPO.train.
 
-    The statistics: losses/policy (-L_clip), losses/value (L_V), losses/entropy (mean H),
-    losses/approx_kl (mean of (rho - 1) - log rho, Schulman's low-variance estimator), losses/clip_fraction."""
+    The statistics (detached 0-d tensors): losses/policy (-L_clip), losses/value (L_V), losses/entropy
+    (mean H), losses/approx_kl (mean of (rho - 1) - log rho, Schulman's low-variance estimator),
+    losses/clip_fraction."""
     log_ratio = logp - logp_old
     ratio = log_ratio.exp()
     policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip_range, 1 + clip_range) * adv).mean()
@@ -73,11 +74,11 @@ def ppo_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, valu
     loss = policy_loss + vf_coef * value_loss - ent_coef * entropy_mean
     with torch.no_grad():
         stats = {
-            "losses/policy": float(policy_loss),
-            "losses/value": float(value_loss),
-            "losses/entropy": float(entropy_mean),
-            "losses/approx_kl": float(((ratio - 1) - log_ratio).mean()),
-            "losses/clip_fraction": float(((ratio - 1).abs() > clip_range).float().mean()),
+            "losses/policy": policy_loss.detach(),
+            "losses/value": value_loss.detach(),
+            "losses/entropy": entropy_mean.detach(),
+            "losses/approx_kl": ((ratio - 1) - log_ratio).mean(),
+            "losses/clip_fraction": ((ratio - 1).abs() > clip_range).float().mean(),
         }
     return loss, stats
 
@@ -103,24 +104,28 @@ class PPO(OnPolicyAgent):
         progress = self.step / cfg.total_steps
         clip_range = schedules.value(cfg.clip_range, progress)
         data = self.buffer.get(self.device)
-        history: list[dict[str, float]] = []
+        # one minibatch holding the whole rollout (CartPole's preset): the same gradient in any row order,
+        # so no shuffling, and its advantages are normalized once instead of once per epoch
+        whole = cfg.batch_size >= len(data.obs)
+        if whole and cfg.normalize_advantage:
+            data = data._replace(adv=normalize_advantage(data.adv))
+        history: list[dict[str, torch.Tensor]] = []
         stopped_early = False
         for _ in range(cfg.n_epochs):
-            for mb in minibatches(data, cfg.batch_size, self.rng):
+            for mb in [data] if whole else minibatches(data, cfg.batch_size, self.rng):
                 logp, entropy, values = self.policy.evaluate(mb.obs, mb.actions, mb.action_masks)
-                adv = normalize_advantage(mb.adv) if cfg.normalize_advantage else mb.adv
+                adv = normalize_advantage(mb.adv) if cfg.normalize_advantage and not whole else mb.adv
                 loss, stats = ppo_loss(logp, mb.logp, adv, values, mb.values, mb.ret, entropy, clip_range,
                                        cfg.clip_range_vf, cfg.ent_coef, cfg.vf_coef)
                 history.append(stats)
-                if cfg.target_kl is not None and stats["losses/approx_kl"] > 1.5 * cfg.target_kl:
+                if cfg.target_kl is not None and float(stats["losses/approx_kl"]) > 1.5 * cfg.target_kl:
                     stopped_early = True
                     break
                 stats["losses/grad_norm"] = self.gradient_step(loss)
             if stopped_early:
                 break
-        out = {k: float(np.mean([h[k] for h in history if k in h])) for k in history[0]} if history else {}
-        out["losses/grad_norm"] = float(np.mean([h["losses/grad_norm"] for h in history if "losses/grad_norm" in h]
-                                                or [0.0]))
+        out = mean_stats(history)
+        out.setdefault("losses/grad_norm", 0.0)
         out["charts/clip_range"] = clip_range
         out["charts/early_stop"] = float(stopped_early)
         if hasattr(self.policy.pi_head, "log_std"):

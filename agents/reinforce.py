@@ -109,6 +109,6 @@ class Reinforce(OnPolicyAgent):
             value_loss = F.mse_loss(values, data.ret)
             loss = loss + cfg.vf_coef * value_loss
             stats["losses/value"] = value_loss.item()
-        stats["losses/grad_norm"] = self.gradient_step(loss)
+        stats["losses/grad_norm"] = float(self.gradient_step(loss))
         stats["charts/adv_std"] = float(np.std(adv.cpu().numpy()))
         return stats

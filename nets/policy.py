@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import nets
@@ -34,7 +35,7 @@ class CategoricalDist:
     """A batch of categorical distributions over n actions, from (possibly masked) logits."""
 
     def __init__(self, logits: torch.Tensor):
-        self.logp_all = logits - logits.logsumexp(dim=-1, keepdim=True)
+        self.logp_all = torch.log_softmax(logits, dim=-1)
 
     def sample(self) -> torch.Tensor:
         return torch.multinomial(self.logp_all.exp(), 1).squeeze(-1)
@@ -82,7 +83,7 @@ class CategoricalHead(nn.Module):
         self.linear = nn.Linear(in_dim, n_actions)
 
     def forward(self, features: torch.Tensor, action_mask: torch.Tensor | None = None) -> CategoricalDist:
-        logits = self.linear(features)
+        logits = F.linear(features, self.linear.weight, self.linear.bias)  # (no per-module call overhead)
         if action_mask is not None:
             logits = torch.where(action_mask.bool(), logits, torch.full_like(logits, MASKED_LOGIT))
         return CategoricalDist(logits)
@@ -97,7 +98,7 @@ class GaussianHead(nn.Module):
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def forward(self, features: torch.Tensor, action_mask: torch.Tensor | None = None) -> DiagGaussianDist:
-        return DiagGaussianDist(self.linear(features), self.log_std)
+        return DiagGaussianDist(F.linear(features, self.linear.weight, self.linear.bias), self.log_std)
 
 
 class ValueHead(nn.Module):
@@ -108,7 +109,7 @@ class ValueHead(nn.Module):
         self.linear = nn.Linear(in_dim, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear(features).squeeze(-1)
+        return F.linear(features, self.linear.weight, self.linear.bias).squeeze(-1)
 
 
 def clip_actions(actions: np.ndarray, space: gym.spaces.Box) -> np.ndarray:

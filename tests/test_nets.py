@@ -103,3 +103,26 @@ def test_a_config_section_serves_every_net():
 def test_bad_net_specs(spec, space, fragment):
     with pytest.raises(UserError, match=fragment):
         nets.build(spec, space, 2)
+
+
+def test_mlp_fast_forward_equals_its_modules():
+    """MLP.forward applies body's layers as functions (and tanh through numpy on CPU): same values and gradients
+    as calling the nn.Sequential, including the double backward TRPO's Fisher-vector products take."""
+    import gymnasium as gym
+
+    from nets.mlp import build_mlp, fast_tanh
+
+    torch.manual_seed(0)
+    for act in ("tanh", "relu"):
+        mlp = build_mlp(gym.spaces.Box(-1, 1, (5,)), [16, 8], act)
+        x = torch.randn(7, 5)
+        torch.testing.assert_close(mlp(x), mlp.body(x))
+    x = torch.randn(32, 4, requires_grad=True)
+    (g1,) = torch.autograd.grad(fast_tanh(x).pow(3).sum(), x, create_graph=True)
+    (g2,) = torch.autograd.grad(torch.tanh(x).pow(3).sum(), x, create_graph=True)
+    torch.testing.assert_close(g1, g2)
+    (h1,) = torch.autograd.grad(g1.sum(), x)
+    (h2,) = torch.autograd.grad(g2.sum(), x)
+    torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(fast_tanh(x), torch.tanh(x))

@@ -40,20 +40,20 @@ def test_ppo_loss_by_hand():
                            ent_coef=0.01, vf_coef=0.5)
     # L_clip = mean(min(1.25*1, 1.2*1), min(0.5*-2, 0.8*-2), min(1.1*.5, 1.1*.5)) = (1.2 - 1.6 + 0.55) / 3 = 0.05
     # L_V = ((1-2)^2 + (2-1)^2 + 0) / 3 = 2/3;  H = 0.5
-    assert stats["losses/policy"] == pytest.approx(-0.05, abs=1e-6)
-    assert stats["losses/value"] == pytest.approx(2 / 3, abs=1e-6)
-    assert stats["losses/entropy"] == pytest.approx(0.5, abs=1e-6)
+    assert float(stats["losses/policy"]) == pytest.approx(-0.05, abs=1e-6)
+    assert float(stats["losses/value"]) == pytest.approx(2 / 3, abs=1e-6)
+    assert float(stats["losses/entropy"]) == pytest.approx(0.5, abs=1e-6)
     assert loss.item() == pytest.approx(-0.05 + 0.5 * 2 / 3 - 0.01 * 0.5, abs=1e-6)
     kl = np.mean([r - 1 - math.log(r) for r in (1.25, 0.5, 1.1)])
-    assert stats["losses/approx_kl"] == pytest.approx(kl, abs=1e-6)
-    assert stats["losses/clip_fraction"] == pytest.approx(2 / 3)
+    assert float(stats["losses/approx_kl"]) == pytest.approx(kl, abs=1e-6)
+    assert float(stats["losses/clip_fraction"]) == pytest.approx(2 / 3)
     # gradients: the clipped samples give none; the unclipped one -rho A / 3; the value 0.5 * 2 (V - R) / 3
     loss.backward()
     torch.testing.assert_close(logp.grad, torch.tensor([0.0, 0.0, -1.1 * 0.5 / 3]))
     torch.testing.assert_close(values.grad, 0.5 * 2 * torch.tensor([-1.0, 1.0, 0.0]) / 3)
     # value clipping (SB3's form): V <- V_old + clip(V - V_old, -0.3, 0.3) = [0.8, 2.2, 0.0]
     _, stats = ppo_loss(*ppo_batch(), clip_range=0.2, clip_range_vf=0.3, ent_coef=0.0, vf_coef=0.5)
-    assert stats["losses/value"] == pytest.approx((1.2**2 + 1.2**2) / 3, abs=1e-6)
+    assert float(stats["losses/value"]) == pytest.approx((1.2**2 + 1.2**2) / 3, abs=1e-6)
 
 
 def test_a2c_and_reinforce_losses_by_hand():
@@ -61,7 +61,7 @@ def test_a2c_and_reinforce_losses_by_hand():
     adv, values, ret = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]), torch.tensor([3.0, -1.0])
     loss, stats = a2c_loss(logp, adv, values, ret, torch.tensor([0.7, 0.3]), ent_coef=0.1, vf_coef=0.25)
     policy = -(2.0 * math.log(0.5) - 1.0 * math.log(0.25)) / 2
-    assert stats["losses/policy"] == pytest.approx(policy, abs=1e-6)
+    assert float(stats["losses/policy"]) == pytest.approx(policy, abs=1e-6)
     assert loss.item() == pytest.approx(policy + 0.25 * (4.0 + 1.0) / 2 - 0.1 * 0.5, abs=1e-6)
     # REINFORCE: -(mean w (G - b) log pi), b and w constants
     loss, adv_used = reinforce_loss(logp, ret, values, torch.tensor([1.0, 0.5]))
