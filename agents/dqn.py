@@ -42,7 +42,7 @@ from rlkit.logger import Logger
 from rlkit.optim import FlatAdam
 from rlkit.replay import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.seeding import generator_from_state, generator_state
-from rlkit.vec import finished_episodes, make_vec, real_next_obs
+from rlkit.vec import finished_episodes, real_next_obs
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class DQN(Agent):
         """Training: n_envs copies in a vector env. Evaluation: one env (Atari: no clipping, full games)."""
         if not training:
             return envs.make(ref, render_mode=render_mode, training=False)
-        return make_vec(lambda: envs.make(ref, training=True), cfg.n_envs, asynchronous=cfg.async_envs)
+        return envs.make_vector(ref, cfg.n_envs, asynchronous=cfg.async_envs)
 
     def replay(self) -> ReplayBuffer:
         """The replay memory (uniform or prioritized), allocated on first use."""

@@ -39,7 +39,6 @@ from rlkit.normalize import ObsNormalizer, RewardNormalizer
 from rlkit.optim import FlatAdam, FlatOptimizer
 from rlkit.rollout import Collector, RolloutBuffer, explained_variance
 from rlkit.seeding import generator_from_state, generator_state
-from rlkit.vec import make_vec
 
 LOG_EVERY = 1000
 """env steps between rows of update metrics (losses/...) in metrics.csv; each episode gets its own row"""
@@ -173,7 +172,7 @@ class OnPolicyAgent(Agent):
         """Training: n_envs copies in a vector env. Evaluation: one env (Atari: no clipping, full games)."""
         if not training:
             return envs.make(ref, render_mode=render_mode, training=False)
-        return make_vec(lambda: envs.make(ref, training=True), cfg.n_envs, asynchronous=cfg.async_envs)
+        return envs.make_vector(ref, cfg.n_envs, asynchronous=cfg.async_envs)
 
     @torch.no_grad()
     def act(self, obs: Sequence[Any], deterministic: bool = False,

@@ -1,10 +1,12 @@
 """Learning curve of one Atari training run: raw game score vs frames (PNG) and a Markdown summary.
 
     python bench/atari_curve.py runs/dqn-pong-<time>-s0 --name dqn_pong_curve [--mark "CleanRL DQN 10M: 20.25"]
+        [--label bf16 --compare runs/<other run> --compare-label fp32]
 
 Reads the run's metrics.csv (one row per finished game: raw score = `charts/return`, steps/s) and
 config.yaml; frames = agent steps x 4 (frame skip). Writes bench/results/<name>.png and .md with the
-run's length, throughput, the last 100 games' mean score and the command that made the run.
+run's length, throughput, the last 100 games' mean score and the command that made the run. With
+--compare, a second run is drawn on the same axes and both runs' 100-game means are tabled at equal steps.
 """
 
 from __future__ import annotations
@@ -52,7 +54,16 @@ def summarize(m: dict[str, np.ndarray], learning_starts: int = 0) -> dict[str, f
     }
 
 
-def plot(m: dict[str, np.ndarray], out: Path, title: str, marks: list[tuple[str, float]]) -> None:
+def mean_at(m: dict[str, np.ndarray], step: float, n: int = 100) -> float | None:
+    """Mean raw score of the last n games finished by `step` (None if the run had not got there)."""
+    if len(m["step"]) == 0 or m["step"][-1] < step:
+        return None
+    ret = m["charts/return"][m["step"] <= step][-n:]
+    return float(ret.mean()) if len(ret) else None
+
+
+def plot(m: dict[str, np.ndarray], out: Path, title: str, marks: list[tuple[str, float]], label: str = "",
+         other: tuple[dict[str, np.ndarray], str] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,7 +73,12 @@ def plot(m: dict[str, np.ndarray], out: Path, title: str, marks: list[tuple[str,
     ret = m["charts/return"]
     fig, ax = plt.subplots(figsize=(8, 4.4))
     ax.plot(frames, ret, lw=0.6, alpha=0.3, color="tab:blue")
-    ax.plot(frames, smooth(ret, 50), lw=1.8, color="tab:blue", label="raw score (moving average of 50 games)")
+    ax.plot(frames, smooth(ret, 50), lw=1.8, color="tab:blue",
+            label=f"{label + ': ' if label else ''}raw score (moving average of 50 games)")
+    if other is not None:
+        om, olabel = other
+        ax.plot(om["step"] * FRAME_SKIP, smooth(om["charts/return"], 50), lw=1.4, color="tab:grey",
+                label=f"{olabel}: raw score (moving average of 50 games)")
     for label, y in marks:
         ax.axhline(y, ls="--", lw=0.8, color="grey")
         ax.text(frames[-1], y, f"{label} ", va="bottom", ha="right", fontsize=7, color="grey")
@@ -90,6 +106,9 @@ def main() -> None:
     p.add_argument("--mark", action="append", default=[], help="'label: score' reference lines")
     p.add_argument("--machine", default=f"{platform.machine()}, {platform.system()}", help="where the run ran")
     p.add_argument("--notes", default="", help="a sentence added to the Markdown")
+    p.add_argument("--label", default="", help="legend label of the run")
+    p.add_argument("--compare", type=Path, default=None, help="a second run drawn on the same axes")
+    p.add_argument("--compare-label", default="other run", help="legend label of --compare")
     args = p.parse_args()
     m = games_only(read_metrics(args.run))
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
@@ -97,7 +116,8 @@ def main() -> None:
     marks = [(t.rsplit(":", 1)[0], float(t.rsplit(":", 1)[1])) for t in args.mark]
     title = f"{cfg.get('agent')} on {cfg.get('env')}: {s['frames'] / 1e6:.2f}M frames, {s['hours']:.1f} h"
     out = ROOT / "bench" / "results"
-    plot(m, out / f"{args.name}.png", title, marks)
+    other = None if args.compare is None else (games_only(read_metrics(args.compare)), args.compare_label)
+    plot(m, out / f"{args.name}.png", title, marks, args.label, other)
     lines = [
         f"# {title}",
         "",
@@ -118,6 +138,15 @@ def main() -> None:
         "episodes, with the exploration of that moment (epsilon on the right axis).",
         f"Curve: `{args.name}.png`.",
     ]
+    if other is not None:
+        om, olabel = other
+        lines += ["", f"100-game mean raw score at equal agent steps, {args.label or 'this run'} vs {olabel} "
+                  f"(`{args.compare.name}`):", "",
+                  f"| agent steps | {args.label or 'this run'} | {olabel} |", "|---|---|---|"]
+        for step in np.arange(250_000, max(m["step"][-1], om["step"][-1]) + 1, 250_000):
+            a, b = mean_at(m, step), mean_at(om, step)
+            fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+            lines.append(f"| {step:,.0f} | {fmt(a)} | {fmt(b)} |")
     if marks:
         lines.append("Reference marks at 10M steps: " + "; ".join(f"{label} {y}" for label, y in marks) + ".")
     (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")

@@ -3,6 +3,7 @@
 import textwrap
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -106,3 +107,37 @@ def test_custom_env_trains_from_the_cli(cli, tmp_path):
     rc, out, err = cli("eval", str(run), "episodes=3")
     assert rc == 0, err
     assert "return (raw): 1.000" in out
+
+
+def test_cartpole_array_env_steps_exactly_like_gymnasium_copies():
+    """envs.make_vector('cartpole') (numpy arrays) == make_vec over gym.make copies: obs, rewards, flags, final
+    observations and episode statistics, step for step through thousands of steps and many episode ends."""
+    from envs.cartpole_vec import CartPoleVec
+    from rlkit.vec import finished_episodes, make_vec, real_next_obs
+
+    n = 4
+    fast = envs.make_vector(envs.resolve("cartpole", {}), n)
+    assert isinstance(fast, CartPoleVec)
+    ref = make_vec(lambda: gym.make("CartPole-v1"), n)
+    assert fast.single_observation_space == ref.single_observation_space
+    a, b = fast.reset(seed=3)[0], ref.reset(seed=3)[0]
+    np.testing.assert_array_equal(a, b)
+    rng = np.random.default_rng(0)
+    ends = truncations = 0
+    for t in range(3000):
+        # mostly a balancing policy so that some episodes reach the 500-step time limit
+        act = (a[:, 2] + 0.5 * a[:, 3] > 0).astype(np.int64) if t % 3 else rng.integers(0, 2, n)
+        out_a, out_b = fast.step(act), ref.step(act)
+        for x, y in zip(out_a[:4], out_b[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(real_next_obs(out_a[0], out_a[4]), real_next_obs(out_b[0], out_b[4]))
+        assert finished_episodes(out_a[4]) == finished_episodes(out_b[4])
+        ends += len(finished_episodes(out_a[4]))
+        truncations += int(out_a[3].sum())
+        a = out_a[0]
+    assert ends > 20 and truncations > 0
+    with pytest.raises(ValueError, match="CartPole actions"):
+        fast.step(np.array([0, 1, 2, 0]))
+    # env kwargs, fewer than 4 copies or worker processes: the gymnasium copies
+    assert not isinstance(envs.make_vector(envs.resolve("cartpole", {"max_episode_steps": 100}), 4), CartPoleVec)
+    assert not isinstance(envs.make_vector(envs.resolve("cartpole", {}), 1), CartPoleVec)
