@@ -102,7 +102,8 @@ class FlatOptimizer(torch.optim.Optimizer):
         return loss
 
     def _update(self) -> None:
-        raise NotImplementedError  # each optimizer's rule
+        """Apply the optimizer's rule to self.flat from self.flat_grad (abstract: FlatAdam, FlatRMSprop)."""
+        raise NotImplementedError(f"{type(self).__name__} must define its update rule (_update)")
 
     # -- torch.optim's checkpoint layout ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
