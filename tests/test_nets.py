@@ -40,6 +40,26 @@ def test_cnn_shape_and_uint8_scaling():
     torch.testing.assert_close(net(obs.float() / 255), q, rtol=0, atol=0)  # uint8 is scaled inside the net
 
 
+def test_cnn_channels_last_path_is_the_nchw_network():
+    """The trunk runs its convolutions on NHWC activations; values and gradients are those of plain NCHW."""
+    torch.manual_seed(2)
+    trunk = nets.build("cnn", ATARI, 6).trunk
+    obs = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    features = trunk(obs)
+    features.square().sum().backward()
+    got = [p.grad.clone() for p in trunk.parameters()]
+    assert all(p.is_contiguous() for p in trunk.parameters())  # the optimizers' flat buffers need this
+    x = obs.float() / 255
+    params = [p.detach().clone().requires_grad_() for p in trunk.parameters()]
+    for (w, b), stride in zip(zip(params[0:6:2], params[1:6:2]), (4, 2, 1)):
+        x = torch.relu(torch.nn.functional.conv2d(x, w, b, stride=stride))
+    ref = torch.relu(torch.nn.functional.linear(x.flatten(1), params[6], params[7]))
+    ref.square().sum().backward()
+    torch.testing.assert_close(features, ref, rtol=1e-5, atol=1e-5)
+    for g, p in zip(got, params):
+        torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-4)
+
+
 def test_cnn_parameter_count_is_the_nature_tower():
     net = nets.build("cnn", ATARI, 6)
     conv1 = 4 * 32 * 8 * 8 + 32
