@@ -198,6 +198,9 @@ def run_job(job: Job, progress: Callable[[tuple], None] | None = None) -> dict[s
         mark, steps, train_s = _run_sb3(spec, job, on_eval)
     else:
         mark, steps, train_s = _run_ours(spec, job, on_eval)
+        from rlkit.device import keep_freed_memory
+
+        run.extra["malloc_keep_freed"] = keep_freed_memory()  # build() turned it on (where glibc has it)
     if mark is not None and train_s > mark[1]:
         run.train_steps_per_s = (steps - mark[0]) / (train_s - mark[1])
     run.extra["trained_steps"] = steps

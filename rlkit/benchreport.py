@@ -277,7 +277,10 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
         f"- Machine: {machine()}" + (f"; runs on {', '.join(hosts)}" if hosts and hosts != [platform.node()] else ""),
         f"- Versions: {versions(plan.sb3 is not None, extra)}",
         f"- Threads: torch.set_num_threads({', '.join(map(str, threads)) or '?'}) in every run, both sides; "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; flushed denormals on both sides",
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; flushed denormals on both sides"
+        + ("; rlkit side only: glibc malloc keeps freed blocks for reuse (rlkit.device.keep_freed_memory, "
+           "part of `rlkit train`), SB3 side with malloc defaults" if any(r.extra.get("malloc_keep_freed")
+                                                                       for r in runs) else ""),
         f"- Execution: {how}; {len(runs)} runs in {extra.get('elapsed_s', 0):,.0f} s",
         f"- Protocol: {j0.total_steps:,} env steps per run; every {j0.eval_every:,} steps "
         + (f"`{REFERENCES[plan.reference].measure}` is measured ({REFERENCES[plan.reference].metric})"
