@@ -40,7 +40,7 @@ from rlkit.device import resolve_device
 from rlkit.errors import UserError
 from rlkit.logger import Logger
 from rlkit.optim import FlatAdam
-from rlkit.replay import PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.seeding import generator_from_state, generator_state
 from rlkit.vec import finished_episodes, real_next_obs
 
@@ -111,12 +111,12 @@ def td_target(q_next_target: torch.Tensor, q_next_online: torch.Tensor | None, r
     return rewards + discounts * (1.0 - dones) * q_next_target.gather(1, a_star).squeeze(1)
 
 
-def q_loss(q_sa: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+def q_loss(q_sa: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None,
            kind: str = "huber") -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean of w * huber(q - y) (or w * (q - y)^2), the TD errors q - y)."""
+    """(mean of w * huber(q - y) (or w * (q - y)^2), the TD errors q - y); weights None: all 1."""
     td_error = q_sa - target
     per_item = F.smooth_l1_loss(q_sa, target, reduction="none") if kind == "huber" else td_error.pow(2)
-    return (weights * per_item).mean(), td_error.detach()
+    return (per_item if weights is None else weights * per_item).mean(), td_error.detach()
 
 
 def eps_greedy_actions(q: np.ndarray | None, eps: float, n_actions: int, n: int,
@@ -133,6 +133,11 @@ def eps_greedy_actions(q: np.ndarray | None, eps: float, n_actions: int, n: int,
 
 # --------------------------------------------------------------------------------------------------
 # The agent
+
+NUMPY_ROWS = 16
+"""acting batches up to this many observations go through numpy (small MLPs on the CPU); larger ones through torch"""
+PHASE_BYTES = 64 << 20
+"""at most this many bytes of float observations per up-front draw of a training phase (Atari: a few batches)"""
 
 
 class DQN(Agent):
@@ -157,6 +162,8 @@ class DQN(Agent):
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         # Adam over one flat buffer (rlkit.optim): clipping + update in ~3 kernels instead of ~10 per tensor
         self.optimizer = FlatAdam(self.q_net.parameters(), lr=cfg.lr)
+        # acting on a few observations with a small MLP: numpy answers in a third of torch's time (nets.heads)
+        self.numpy_acting = cfg.precision == "fp32" and self.q_net.numpy_forward_available()
         self.obs_space = obs_space
         self.buffer: ReplayBuffer | None = None  # made on first use: evaluation never allocates one
         self.rng = np.random.default_rng([cfg.seed, 1])
@@ -190,6 +197,8 @@ class DQN(Agent):
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
+        if self.numpy_acting and len(obs) <= NUMPY_ROWS:
+            return self.q_net.numpy_forward(obs)
         x = torch.as_tensor(np.asarray(obs), device=self.device)
         with self.autocast():
             return self.q_net(x).float().cpu().numpy()
@@ -225,38 +234,71 @@ class DQN(Agent):
             for _, ret, length in finished_episodes(infos):
                 logger.episode(self.step, ret, length, **self._episode_metrics())
             if self.step >= cfg.learning_starts and (self.step // cfg.n_envs) % cfg.train_freq == 0:
-                for _ in range(cfg.gradient_steps):
-                    self.train_step()
+                self.train_phase(cfg.gradient_steps)
             if self.step // interval > last // interval:
                 soft_update(self.target_net, self.q_net, cfg.tau)
             if self.step % 1000 < cfg.n_envs:
                 logger.progress(self.step)
 
-    def train_step(self) -> None:
-        """One gradient step on a replay batch (and a priority update with prioritized replay)."""
-        cfg = self.cfg
+    def train_phase(self, n: int) -> None:
+        """n gradient steps on fresh replay batches.
+
+        The target net does not change within a phase (it is updated between env steps), so with uniform
+        replay all n batches are drawn at once (the same draws as one at a time) and their target-net values
+        come from one forward pass: 128 small matmuls become one large one. Prioritized replay draws each
+        batch after the previous step's priority update, one at a time.
+        """
         if isinstance(self.buffer, PrioritizedReplayBuffer):
-            self.buffer.beta = schedules.value(cfg.per_beta, self.step / cfg.total_steps)
-        b = self.buffer.sample(cfg.batch_size)
-        dev = self.device
-        obs = torch.as_tensor(b.obs, device=dev)
-        next_obs = torch.as_tensor(b.next_obs, device=dev)
-        actions = torch.as_tensor(b.actions, device=dev).long()
-        with self.autocast():
-            q = self.q_net(obs).float()
+            for _ in range(n):
+                self.train_step()
+            return
+        B = self.cfg.batch_size
+        row_bytes = 2 * int(np.prod(self.obs_space.shape, dtype=np.int64)) * 4  # obs + next_obs, as float32
+        per_draw = max(1, min(n, PHASE_BYTES // (B * row_bytes)))
+        while n > 0:
+            k = min(per_draw, n)
+            batches = self._to_tensors(self.buffer.sample(k * B))
             with torch.no_grad():
-                q_next_online = self.q_net(next_obs).float() if cfg.double_q else None
-                q_next_target = self.target_net(next_obs).float()
-        q_sa = q.gather(1, actions.unsqueeze(1)).squeeze(1)
-        with torch.no_grad():
-            target = td_target(q_next_target, q_next_online, torch.as_tensor(b.rewards, device=dev),
-                               torch.as_tensor(b.dones, device=dev), torch.as_tensor(b.discounts, device=dev))
-        loss, td_error = q_loss(q_sa, target, torch.as_tensor(b.weights, device=dev), cfg.loss)
+                with self.autocast():
+                    q_next_target = self.target_net(batches.next_obs).float()
+                targets = None if self.cfg.double_q else td_target(  # plain DQN: the whole target, once
+                    q_next_target, None, batches.rewards, batches.dones, batches.discounts)
+            for i in range(k):
+                rows = slice(i * B, (i + 1) * B)
+                self.train_step(Batch(*(v[rows] for v in batches)), q_next_target[rows],
+                                None if targets is None else targets[rows])
+            n -= k
+
+    def _to_tensors(self, b: Batch) -> Batch:
+        return Batch(*(torch.as_tensor(v, device=self.device) for v in b))
+
+    def train_step(self, batch: Batch | None = None, q_next_target: torch.Tensor | None = None,
+                   target: torch.Tensor | None = None) -> None:
+        """One gradient step on a replay batch (drawn here if not given; tensors), given the target net's
+        Q-values of its next observations or the TD targets if already computed; a priority update with
+        prioritized replay."""
+        cfg = self.cfg
+        if batch is None:
+            if isinstance(self.buffer, PrioritizedReplayBuffer):
+                self.buffer.beta = schedules.value(cfg.per_beta, self.step / cfg.total_steps)
+            batch = self._to_tensors(self.buffer.sample(cfg.batch_size))
+        b = batch
+        prioritized = isinstance(self.buffer, PrioritizedReplayBuffer)
+        with self.autocast():
+            q = self.q_net(b.obs).float()
+            if target is None:
+                with torch.no_grad():
+                    q_next_online = self.q_net(b.next_obs).float() if cfg.double_q else None
+                    if q_next_target is None:
+                        q_next_target = self.target_net(b.next_obs).float()
+                    target = td_target(q_next_target, q_next_online, b.rewards, b.dones, b.discounts)
+        q_sa = q.gather(1, b.actions.long().unsqueeze(1)).squeeze(1)
+        loss, td_error = q_loss(q_sa, target, b.weights if prioritized else None, cfg.loss)  # uniform: w = 1
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.clip_step(cfg.max_grad_norm)
-        if isinstance(self.buffer, PrioritizedReplayBuffer):
-            self.buffer.update_priorities(b.indices, td_error.abs().cpu().numpy())
+        if prioritized:
+            self.buffer.update_priorities(b.indices.cpu().numpy(), td_error.abs().cpu().numpy())
         self.updates += 1
         if self.updates % 16 == 1:  # cheap running diagnostics for the episode rows
             self._losses.append(float(loss.detach()))

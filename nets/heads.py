@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,3 +38,42 @@ class Net(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(obs))
+
+    def numpy_forward_available(self) -> bool:
+        """Whether numpy_forward can stand in for forward: a float-input MLP trunk with relu/tanh, a linear or
+        dueling head, float32 weights on the CPU."""
+        from nets.mlp import MLP, NUMPY_ACTIVATIONS
+
+        trunk = self.trunk
+        return (isinstance(trunk, MLP) and trunk.one_hot is None and trunk.activation in NUMPY_ACTIVATIONS
+                and isinstance(self.head, nn.Linear | DuelingHead)
+                and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in self.parameters()))
+
+    def numpy_forward(self, obs: np.ndarray) -> np.ndarray:
+        """forward(obs) computed by numpy on the live weights (views, no copy), for acting on a few
+        observations: a [256, 256] MLP Q-net answers one observation in ~8 us instead of ~20 us through
+        torch's per-op overhead. Only where numpy_forward_available()."""
+        from nets.mlp import NUMPY_ACTIVATIONS
+
+        cache = self.__dict__.get("_numpy_views")
+        if cache is None or any(t.data_ptr() != ptr for t, ptr in cache[0]):  # weights moved (e.g. .data replaced)
+            head = self.head
+            out = [head.adv, head.v] if isinstance(head, DuelingHead) else [head]
+            layers = [*self.trunk._linears, *out]
+            tensors = [t for m in layers for t in (m.weight, m.bias)]
+            views = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in layers]
+            cache = self.__dict__["_numpy_views"] = ([(t, t.data_ptr()) for t in tensors], views)
+        views = cache[1]
+        act = NUMPY_ACTIVATIONS[self.trunk.activation]
+        n_hidden = len(self.trunk._linears)
+        x = np.asarray(obs, np.float32).reshape(len(obs), -1)
+        for w, b in views[:n_hidden]:
+            x = x @ w
+            x += b
+            x = act(x)
+        if isinstance(self.head, DuelingHead):
+            (wa, ba), (wv, bv) = views[n_hidden:]
+            adv = x @ wa + ba
+            return x @ wv + bv + adv - adv.mean(axis=-1, keepdims=True)
+        w, b = views[n_hidden]
+        return x @ w + b

@@ -65,6 +65,7 @@ class MLP(nn.Module):
         self.out_dim = last
         self._linears = [m for m in layers if isinstance(m, nn.Linear)]
         self._act = ACTIVATION_FNS[activation]
+        self.activation = activation
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.one_hot is not None:
@@ -75,6 +76,10 @@ class MLP(nn.Module):
         for linear in self._linears:
             x = act(F.linear(x, linear.weight, linear.bias))
         return x
+
+
+NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "relu": lambda x: np.maximum(x, 0.0, out=x), "tanh": lambda x: np.tanh(x, out=x)}
 
 
 def build_mlp(observation_space: gym.Space, hidden: Sequence[int] = (64, 64), activation: str = "relu") -> MLP:

@@ -125,3 +125,36 @@ def test_bf16_precision_tracks_fp32_and_trains():
     agent.train_step()
     assert all(p.dtype == torch.float32 for p in agent.q_net.parameters())
     assert any(not torch.equal(b, p) for b, p in zip(before, agent.q_net.parameters()))
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_training_phase_equals_gradient_steps_one_at_a_time(double_q):
+    """train_phase draws a phase's batches at once and runs the target net once: same draws, same updates."""
+    import gymnasium as gym
+
+    from agents.dqn import DQN, DQNConfig
+    from rlkit.config import NetConfig
+
+    def make() -> DQN:
+        torch.manual_seed(0)  # the same initial weights
+        env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])
+        cfg = DQNConfig(seed=3, device="cpu", learning_starts=0, batch_size=16, double_q=double_q,
+                        net=NetConfig(type="mlp", hidden=[32, 32]))
+        agent = DQN(cfg, env)
+        o, _ = env.reset(seed=0)
+        for _ in range(200):
+            a = agent.act(o)
+            o2, r, term, trunc, _ = env.step(a)
+            agent.replay().add(o, a, r, o2, term, trunc)
+            o = o2
+        return agent
+
+    phased, stepped = make(), make()
+    phased.train_phase(12)
+    for _ in range(12):
+        stepped.train_step()
+    assert phased.updates == stepped.updates == 12
+    assert phased.buffer.rng.bit_generator.state == stepped.buffer.rng.bit_generator.state
+    for p, q in zip(phased.q_net.parameters(), stepped.q_net.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(p, q) for p, q in zip(phased.q_net.parameters(), phased.target_net.parameters()))

@@ -146,3 +146,39 @@ def test_mlp_fast_forward_equals_its_modules():
     torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
     with torch.no_grad():
         torch.testing.assert_close(fast_tanh(x), torch.tanh(x))
+
+
+@pytest.mark.parametrize("spec", [{"type": "mlp", "hidden": [32, 16]},
+                                  {"type": "mlp", "hidden": [8], "activation": "tanh", "dueling": True},
+                                  {"type": "mlp", "hidden": []}])
+def test_numpy_forward_is_forward_on_the_live_weights(spec):
+    """Acting through numpy gives torch's numbers, follows in-place updates and weights given new storage."""
+    torch.manual_seed(3)
+    space = gym.spaces.Box(-1, 1, (2, 3), np.float32)
+    net = nets.build(spec, space, 4)
+    assert net.numpy_forward_available()
+    obs = np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)
+
+    def check() -> None:
+        with torch.no_grad():
+            want = net(torch.as_tensor(obs)).numpy()
+        got = net.numpy_forward(obs)
+        assert got.shape == (5, 4) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    check()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(-1.5)
+    check()
+    for m in net.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.weight.data = m.weight.data.clone() + 0.25
+    check()
+
+
+def test_numpy_forward_is_not_offered_where_it_does_not_apply():
+    assert not nets.build("cnn", ATARI, 6).numpy_forward_available()
+    assert not nets.build({"type": "mlp", "activation": "elu"}, gym.spaces.Box(-1, 1, (3,)), 2).numpy_forward_available()
+    assert not nets.build("mlp", gym.spaces.Discrete(5), 2).numpy_forward_available()  # one-hot input
+    assert not nets.build("mlp", gym.spaces.Box(-1, 1, (3,)), 2).double().numpy_forward_available()
