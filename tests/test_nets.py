@@ -179,6 +179,7 @@ def test_numpy_forward_is_forward_on_the_live_weights(spec):
 
 def test_numpy_forward_is_not_offered_where_it_does_not_apply():
     assert not nets.build("cnn", ATARI, 6).numpy_forward_available()
-    assert not nets.build({"type": "mlp", "activation": "elu"}, gym.spaces.Box(-1, 1, (3,)), 2).numpy_forward_available()
+    box = gym.spaces.Box(-1, 1, (3,))
+    assert not nets.build({"type": "mlp", "activation": "elu"}, box, 2).numpy_forward_available()
     assert not nets.build("mlp", gym.spaces.Discrete(5), 2).numpy_forward_available()  # one-hot input
-    assert not nets.build("mlp", gym.spaces.Box(-1, 1, (3,)), 2).double().numpy_forward_available()
+    assert not nets.build("mlp", box, 2).double().numpy_forward_available()
