@@ -131,16 +131,16 @@ class ReplayBuffer:
             self.cur_frame[start] = self._write_frames(start, self._newest(obs[start]))
             self.episode_step[start] = 0
 
-        # push this step, then add its reward to every pending return: R_s += gamma^(now - s) r
         s = self.step_id.copy()
-        slot = s % n
-        self.p_frame[env, slot] = self.cur_frame
-        self.p_hist[env, slot] = np.minimum(self.episode_step, k - 1)
-        self.p_action[env, slot] = actions
-        self.p_step[env, slot] = s
-        if n == 1:
-            self.p_return[:, 0] = rewards
-        else:
+        if n == 1:  # every step is a whole transition at once: straight into the transition ring
+            self._store_one_step(actions, rewards, terminated)
+            self.p_step[:, 0] = s
+        else:  # push this step, then add its reward to every pending return: R_s += gamma^(now - s) r
+            slot = s % n
+            self.p_frame[env, slot] = self.cur_frame
+            self.p_hist[env, slot] = np.minimum(self.episode_step, k - 1)
+            self.p_action[env, slot] = actions
+            self.p_step[env, slot] = s
             self.p_return[env, slot] = 0.0
             pending = self.p_step >= self.first_pending[:, None]
             age = np.where(pending, s[:, None] - self.p_step, 0)
@@ -151,15 +151,31 @@ class ReplayBuffer:
         self.episode_step += 1
         self.step_id += 1
 
-        # steps with n rewards are complete; an episode end completes all of that env's pending steps
-        full = np.flatnonzero(~ended & (s - self.first_pending + 1 >= n))
-        if full.size:
-            self._emit(full, self.first_pending[full] % n, np.zeros(full.size, bool))
-            self.first_pending[full] += 1
-        if ended.any():
-            self._flush(np.flatnonzero(ended), terminated[ended])
+        if n == 1:
+            self.first_pending[:] = self.step_id
+        else:  # steps with n rewards are complete; an episode end completes all of that env's pending steps
+            full = np.flatnonzero(~ended & (s - self.first_pending + 1 >= n))
+            if full.size:
+                self._emit(full, self.first_pending[full] % n, np.zeros(full.size, bool))
+                self.first_pending[full] += 1
+            if ended.any():
+                self._flush(np.flatnonzero(ended), terminated[ended])
         self.new_episode[:] = ended
         self._drop_overwritten()
+
+    def _store_one_step(self, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray) -> None:
+        """n = 1: this step of every env is a complete transition (next obs one frame on, done = terminated),
+        written as _emit would. Each add then writes one transition per env, so all envs share one ring slot
+        and plain slicing replaces fancy indexing (about half the cost of an add for one env)."""
+        slot = int(self.n_trans[0]) % self.env_capacity
+        self.t_frame[:, slot] = self.cur_frame
+        self.t_hist[:, slot] = np.minimum(self.episode_step, self.frame_stack - 1)
+        self.t_m[:, slot] = 1
+        self.t_done[:, slot] = terminated
+        self.t_reward[:, slot] = rewards
+        self.t_action[:, slot] = actions
+        self.n_trans += 1
+        self._on_new(np.arange(self.n_envs) * self.env_capacity + slot)
 
     def _check_obs(self, x: Any, name: str) -> np.ndarray:
         x = np.asarray(x)
