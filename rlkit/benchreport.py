@@ -228,7 +228,8 @@ def plot(plan: Any, runs: list[Any], path: Path) -> Path:
         ax.set_xlabel(xl)
         ax.set_ylabel(ylabel if len(ylabel) < 40 else ylabel[:37] + "...", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    if axes[0].get_legend_handles_labels()[0]:  # runs without evaluations (speed-only benches) draw no curves
+        axes[0].legend(fontsize=8)
     fig.suptitle(f"{plan.command}\nshaded: 95% bootstrap CI of the mean over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
