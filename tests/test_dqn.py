@@ -98,6 +98,16 @@ def test_async_envs_match_sync_envs(cli):
     assert results[0][:2] == results[1][:2]
 
 
+def fill_replay(agent, env, steps: int) -> None:
+    """Act in a one-env vector env for `steps` steps, storing every transition in the agent's replay."""
+    o, _ = env.reset(seed=0)
+    for _ in range(steps):
+        a = agent.act(o)
+        o2, r, term, trunc, _ = env.step(a)
+        agent.replay().add(o, a, r, o2, term, trunc)
+        o = o2
+
+
 def test_bf16_precision_tracks_fp32_and_trains():
     """precision=bf16 autocasts the Q-nets only: Q-values stay close to fp32 and a train step updates the net."""
     import gymnasium as gym
@@ -115,12 +125,7 @@ def test_bf16_precision_tracks_fp32_and_trains():
     assert q16.dtype == np.float32 and not (q16 == q32).all()
     assert np.abs(q16 - q32).max() < 0.05 * (np.abs(q32).max() + 1e-3)
     agent = agents[1]
-    o, _ = env.reset(seed=0)
-    for _ in range(40):
-        a = agent.act(o)
-        o2, r, term, trunc, info = env.step(a)
-        agent.replay().add(o, a, r, o2, term, trunc)
-        o = o2
+    fill_replay(agent, env, 40)
     before = [p.detach().clone() for p in agent.q_net.parameters()]
     agent.train_step()
     assert all(p.dtype == torch.float32 for p in agent.q_net.parameters())
@@ -141,12 +146,7 @@ def test_training_phase_equals_gradient_steps_one_at_a_time(double_q):
         cfg = DQNConfig(seed=3, device="cpu", learning_starts=0, batch_size=16, double_q=double_q,
                         net=NetConfig(type="mlp", hidden=[32, 32]))
         agent = DQN(cfg, env)
-        o, _ = env.reset(seed=0)
-        for _ in range(200):
-            a = agent.act(o)
-            o2, r, term, trunc, _ = env.step(a)
-            agent.replay().add(o, a, r, o2, term, trunc)
-            o = o2
+        fill_replay(agent, env, 200)
         return agent
 
     phased, stepped = make(), make()
