@@ -158,3 +158,34 @@ def test_training_phase_equals_gradient_steps_one_at_a_time(double_q):
     for p, q in zip(phased.q_net.parameters(), stepped.q_net.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert any(not torch.equal(p, q) for p, q in zip(phased.q_net.parameters(), phased.target_net.parameters()))
+
+
+def test_prioritized_n_step_dueling_dqn_trains_end_to_end(cli):
+    """The extensions together through `rlkit train`: prioritized replay, 3-step returns, dueling head."""
+    rc, run, out = cli.train("agent=dqn", "env=cartpole", "total_steps=1500", "learning_starts=500",
+                             "replay=prioritized", "n_step=3", "net.dueling=true", "train_freq=4",
+                             "gradient_steps=2", "eval_episodes=1")
+    assert rc == 0, out
+    assert json.loads((run / "summary.json").read_text())["total_steps"] == 1500
+    assert "losses/td_loss" in (run / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_prioritized_training_phase_updates_priorities_from_td_errors():
+    """With prioritized replay each gradient step draws by priority and writes |td| back for its batch."""
+    import gymnasium as gym
+
+    from agents.dqn import DQN, DQNConfig
+    from rlkit.config import NetConfig
+
+    torch.manual_seed(0)
+    env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])
+    agent = DQN(DQNConfig(seed=2, device="cpu", learning_starts=0, batch_size=16, replay="prioritized",
+                          net=NetConfig(type="mlp", hidden=[16])), env)
+    fill_replay(agent, env, 100)
+    tree = agent.buffer.tree
+    leaves = lambda: tree.sums[tree.size: tree.size + len(agent.buffer)].copy()  # noqa: E731
+    before = leaves()
+    assert np.all(before == before[0])  # new transitions enter at the max priority
+    agent.train_phase(5)
+    after = leaves()
+    assert agent.updates == 5 and len(np.unique(after)) > 1 and (after != before).sum() <= 5 * 16
