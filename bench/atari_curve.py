@@ -148,6 +148,7 @@ def main() -> None:
             fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
             lines.append(f"| {step:,.0f} | {fmt(a)} | {fmt(b)} |")
     if marks:
+        lines.append("")  # a paragraph, not a row of the table above
         lines.append("Reference marks at 10M steps: " + "; ".join(f"{label} {y}" for label, y in marks) + ".")
     (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
