@@ -197,6 +197,7 @@ class DQN(Agent):
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q(obs, .) of the online net as a float32 array (numpy for a few observations on a small CPU MLP)."""
         if self.numpy_acting and len(obs) <= NUMPY_ROWS:
             return self.q_net.numpy_forward(obs)
         x = torch.as_tensor(np.asarray(obs), device=self.device)
@@ -270,6 +271,7 @@ class DQN(Agent):
             n -= k
 
     def _to_tensors(self, b: Batch) -> Batch:
+        """The same batch with every field a tensor on the agent's device (numpy arrays are shared on the CPU)."""
         return Batch(*(torch.as_tensor(v, device=self.device) for v in b))
 
     def train_step(self, batch: Batch | None = None, q_next_target: torch.Tensor | None = None,
