@@ -119,6 +119,12 @@ def q_loss(q_sa: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | Non
     return (per_item if weights is None else weights * per_item).mean(), td_error.detach()
 
 
+def q_loss_grad(td_error: torch.Tensor, weights: torch.Tensor | None, kind: str = "huber") -> torch.Tensor:
+    """d q_loss / d q_sa: w clamp(q - y, -1, 1) / B for huber (beta 1), w 2 (q - y) / B for mse."""
+    g = td_error.clamp(-1.0, 1.0) if kind == "huber" else 2.0 * td_error
+    return (g if weights is None else g * weights) / len(td_error)
+
+
 def eps_greedy_actions(q: np.ndarray | None, eps: float, n_actions: int, n: int,
                        rng: np.random.Generator, explore: np.ndarray | None = None) -> np.ndarray:
     """For each of n rows: a random action with probability eps (or where `explore`), else argmax q.
@@ -164,6 +170,8 @@ class DQN(Agent):
         self.optimizer = FlatAdam(self.q_net.parameters(), lr=cfg.lr)
         # acting on a few observations with a small MLP: numpy answers in a third of torch's time (nets.heads)
         self.numpy_acting = cfg.precision == "fp32" and self.q_net.numpy_forward_available()
+        # gradient steps by hand for the same reason, where the net allows it (nets.handgrad)
+        self.hand_grad = cfg.precision == "fp32" and self.q_net.hand_grad_layers() is not None
         self.obs_space = obs_space
         self.buffer: ReplayBuffer | None = None  # made on first use: evaluation never allocates one
         self.rng = np.random.default_rng([cfg.seed, 1])
@@ -286,25 +294,35 @@ class DQN(Agent):
             batch = self._to_tensors(self.buffer.sample(cfg.batch_size))
         b = batch
         prioritized = isinstance(self.buffer, PrioritizedReplayBuffer)
-        with self.autocast():
-            q = self.q_net(b.obs).float()
-            if target is None:
-                with torch.no_grad():
-                    q_next_online = self.q_net(b.next_obs).float() if cfg.double_q else None
-                    if q_next_target is None:
-                        q_next_target = self.target_net(b.next_obs).float()
-                    target = td_target(q_next_target, q_next_online, b.rewards, b.dones, b.discounts)
-        q_sa = q.gather(1, b.actions.long().unsqueeze(1)).squeeze(1)
-        loss, td_error = q_loss(q_sa, target, b.weights if prioritized else None, cfg.loss)  # uniform: w = 1
-        self.optimizer.zero_grad()
-        loss.backward()
+        weights = b.weights if prioritized else None  # uniform replay: w = 1
+        actions = b.actions.long().unsqueeze(1)
+        if target is None:
+            with torch.no_grad(), self.autocast():
+                q_next_online = self.q_net(b.next_obs).float() if cfg.double_q else None
+                if q_next_target is None:
+                    q_next_target = self.target_net(b.next_obs).float()
+                target = td_target(q_next_target, q_next_online, b.rewards, b.dones, b.discounts)
+        if self.hand_grad:  # the same gradient as below, computed by hand (nets.handgrad: small fp32 MLPs)
+            q, tape = self.q_net.hand_forward(b.obs)
+            q_sa = q.gather(1, actions).squeeze(1)
+            td_error = q_sa - target
+            dq = torch.zeros_like(q).scatter_(1, actions, q_loss_grad(td_error, weights, cfg.loss).unsqueeze(1))
+            self.q_net.hand_backward(tape, dq)
+        else:
+            with self.autocast():
+                q = self.q_net(b.obs).float()
+            q_sa = q.gather(1, actions).squeeze(1)
+            loss, td_error = q_loss(q_sa, target, weights, cfg.loss)
+            self.optimizer.zero_grad()
+            loss.backward()
         self.optimizer.clip_step(cfg.max_grad_norm)
         if prioritized:
-            self.buffer.update_priorities(b.indices.cpu().numpy(), td_error.abs().cpu().numpy())
+            self.buffer.update_priorities(b.indices.cpu().numpy(), td_error.detach().abs().cpu().numpy())
         self.updates += 1
         if self.updates % 16 == 1:  # cheap running diagnostics for the episode rows
-            self._losses.append(float(loss.detach()))
-            self._q_means.append(float(q_sa.detach().mean()))
+            with torch.no_grad():
+                self._losses.append(float(q_loss(q_sa, target, weights, cfg.loss)[0]))
+                self._q_means.append(float(q_sa.mean()))
 
     def _episode_metrics(self) -> dict[str, float]:
         out = {"charts/epsilon": self.epsilon()}

@@ -39,6 +39,31 @@ class Net(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(obs))
 
+    def hand_grad_layers(self) -> list[nn.Linear] | None:
+        """The Linear layers (trunk's, then the head) if nets.handgrad can run this net: a float-input
+        relu/tanh MLP trunk and a plain linear head in float32; None otherwise (use autograd)."""
+        from nets import handgrad
+        from nets.mlp import MLP
+
+        trunk = self.trunk
+        if not (isinstance(trunk, MLP) and trunk.one_hot is None and type(self.head) is nn.Linear):
+            return None
+        layers = [*trunk._linears, self.head]
+        return layers if handgrad.supported(layers, trunk.activation) else None
+
+    def hand_forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(forward(obs), the tape hand_backward needs), without an autograd graph (nets.handgrad)."""
+        from nets import handgrad
+
+        layers = [*self.trunk._linears, self.head]  # only where hand_grad_layers() is not None (not re-checked)
+        return handgrad.forward(layers, self.trunk.activation, obs.float().reshape(obs.shape[0], -1), False)
+
+    def hand_backward(self, tape: list[torch.Tensor], grad_out: torch.Tensor) -> None:
+        """Set every parameter's .grad to d loss / d theta, given grad_out = d loss / d forward(obs)."""
+        from nets import handgrad
+
+        handgrad.backward([*self.trunk._linears, self.head], self.trunk.activation, tape, grad_out, False)
+
     def numpy_forward_available(self) -> bool:
         """Whether numpy_forward can stand in for forward: a float-input MLP trunk with relu/tanh, a linear or
         dueling head, float32 weights on the CPU."""

@@ -189,3 +189,45 @@ def test_prioritized_training_phase_updates_priorities_from_td_errors():
     agent.train_phase(5)
     after = leaves()
     assert agent.updates == 5 and len(np.unique(after)) > 1 and (after != before).sum() <= 5 * 16
+
+
+@pytest.mark.parametrize("kind", ["huber", "mse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_q_loss_grad_is_the_gradient_of_q_loss(kind, weighted):
+    from agents.dqn import q_loss, q_loss_grad
+
+    g = torch.Generator().manual_seed(0)
+    q_sa = (torch.randn(32, generator=g) * 2).requires_grad_()  # |q - y| on both sides of huber's 1
+    target = torch.randn(32, generator=g)
+    weights = torch.rand(32, generator=g) if weighted else None
+    loss, td = q_loss(q_sa, target, weights, kind)
+    loss.backward()
+    torch.testing.assert_close(q_loss_grad(td, weights, kind), q_sa.grad)
+
+
+@pytest.mark.parametrize("replay", ["uniform", "prioritized"])
+def test_hand_gradient_steps_equal_autograd_steps(replay):
+    """DQN's hand-computed gradient steps (small fp32 MLPs) make the same updates as the autograd path."""
+    import gymnasium as gym
+
+    from agents.dqn import DQN, DQNConfig
+    from rlkit.config import NetConfig
+
+    def make(hand: bool) -> DQN:
+        torch.manual_seed(0)
+        env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])
+        agent = DQN(DQNConfig(seed=5, device="cpu", learning_starts=0, batch_size=16, replay=replay,
+                              net=NetConfig(type="mlp", hidden=[32, 32])), env)
+        assert agent.hand_grad
+        agent.hand_grad = hand
+        fill_replay(agent, env, 150)
+        return agent
+
+    hand, auto = make(True), make(False)
+    hand.train_phase(10)
+    auto.train_phase(10)
+    for p, q in zip(hand.q_net.parameters(), auto.q_net.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert hand._losses == pytest.approx(auto._losses, rel=1e-5)
+    if replay == "prioritized":
+        np.testing.assert_allclose(hand.buffer.tree.sums, auto.buffer.tree.sums, rtol=1e-5)

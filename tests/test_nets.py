@@ -183,3 +183,37 @@ def test_numpy_forward_is_not_offered_where_it_does_not_apply():
     assert not nets.build({"type": "mlp", "activation": "elu"}, box, 2).numpy_forward_available()
     assert not nets.build("mlp", gym.spaces.Discrete(5), 2).numpy_forward_available()  # one-hot input
     assert not nets.build("mlp", box, 2).double().numpy_forward_available()
+
+
+@pytest.mark.parametrize("spec, in_shape", [({"type": "mlp", "hidden": [32, 16]}, (2, 3)),
+                                            ({"type": "mlp", "hidden": [8, 8], "activation": "tanh"}, (40,)),
+                                            ({"type": "mlp", "hidden": []}, (5,))])
+def test_hand_grad_equals_autograd(spec, in_shape):
+    """nets.handgrad gives forward's output and autograd's gradients, and replaces (not adds to) .grad."""
+    torch.manual_seed(4)
+    net = nets.build(spec, gym.spaces.Box(-1, 1, in_shape, np.float32), 3)
+    assert net.hand_grad_layers() is not None
+    x = torch.randn(24, *in_shape) * 2
+    weights = torch.randn(24, 3)  # loss = sum(weights * out): d loss / d out = weights
+    out = net(x)
+    (out * weights).sum().backward()
+    want = [p.grad.clone() for p in net.parameters()]
+    for _ in range(2):  # the second pass finds .grad filled and must overwrite it
+        got_out, tape = net.hand_forward(x)
+        torch.testing.assert_close(got_out, out.detach())
+        net.hand_backward(tape, weights)
+        for p, w in zip(net.parameters(), want, strict=True):
+            torch.testing.assert_close(p.grad, w, rtol=1e-5, atol=1e-6)
+    net.zero_grad(set_to_none=True)  # .grad None: hand_backward allocates it
+    net.hand_backward(net.hand_forward(x)[1], weights)
+    for p, w in zip(net.parameters(), want, strict=True):
+        torch.testing.assert_close(p.grad, w, rtol=1e-5, atol=1e-6)
+
+
+def test_hand_grad_is_not_offered_where_it_does_not_apply():
+    box = gym.spaces.Box(-1, 1, (3,))
+    assert nets.build("cnn", ATARI, 6).hand_grad_layers() is None
+    assert nets.build({"type": "mlp", "dueling": True}, box, 2).hand_grad_layers() is None
+    assert nets.build({"type": "mlp", "activation": "elu"}, box, 2).hand_grad_layers() is None
+    assert nets.build("mlp", gym.spaces.Discrete(5), 2).hand_grad_layers() is None  # one-hot input
+    assert nets.build("mlp", box, 2).double().hand_grad_layers() is None
