@@ -170,8 +170,9 @@ class DQN(Agent):
         self.optimizer = FlatAdam(self.q_net.parameters(), lr=cfg.lr)
         # acting on a few observations with a small MLP: numpy answers in a third of torch's time (nets.heads)
         self.numpy_acting = cfg.precision == "fp32" and self.q_net.numpy_forward_available()
-        # gradient steps by hand for the same reason, where the net allows it (nets.handgrad)
-        self.hand_grad = cfg.precision == "fp32" and self.q_net.hand_grad_layers() is not None
+        # gradient steps by hand for the same reason, where the net allows it (nets.handgrad; CPU per-op overhead)
+        self.hand_grad = (cfg.precision == "fp32" and self.device.type == "cpu"
+                          and self.q_net.hand_grad_layers() is not None)
         self.obs_space = obs_space
         self.buffer: ReplayBuffer | None = None  # made on first use: evaluation never allocates one
         self.rng = np.random.default_rng([cfg.seed, 1])

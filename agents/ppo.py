@@ -83,6 +83,30 @@ def ppo_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, valu
     return loss, stats
 
 
+def ppo_loss_grad(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, values: torch.Tensor,
+                  values_old: torch.Tensor, ret: torch.Tensor, clip_range: float, clip_range_vf: float | None,
+                  ent_coef: float, vf_coef: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The derivatives of ppo_loss with respect to each row's log pi(a|s), V(s) and entropy, for gradients by
+    hand (nets.handgrad):
+
+        d/d log pi_i = -rho_i A_i [rho_i A_i <= clip(rho_i) A_i] / B    (where the unclipped term is the min)
+        d/d V_i      = vf_coef 2 (V'_i - R_i) [V' follows V] / B      (V' = V, or V_old + clip(V - V_old, +-vf))
+        d/d H_i      = -ent_coef / B
+    """
+    n = len(logp)
+    with torch.no_grad():
+        ratio = (logp - logp_old).exp()
+        surr = ratio * adv
+        dlogp = torch.where(surr <= ratio.clamp(1 - clip_range, 1 + clip_range) * adv, surr, 0.0).mul_(-1.0 / n)
+        if clip_range_vf is None:
+            dvalues = (values - ret).mul_(2.0 * vf_coef / n)
+        else:
+            delta = values - values_old
+            dvalues = (values_old + delta.clamp(-clip_range_vf, clip_range_vf) - ret).mul_(2.0 * vf_coef / n)
+            dvalues.mul_(delta.abs() <= clip_range_vf)
+    return dlogp, dvalues, -ent_coef / n
+
+
 # --------------------------------------------------------------------------------------------------
 # The agent
 
@@ -98,6 +122,7 @@ class PPO(OnPolicyAgent):
             raise UserError(f"clip_range={cr.start}" + ("" if cr.end is None else f" -> {cr.end}") +
                             ": the clip range must be > 0 (e.g. clip_range=0.2; clip_range.end=0 anneals it to 0)")
         super().__init__(cfg, env)
+        self.hand_grad = self.policy.hand_grad_available()  # gradients by hand: nets.handgrad
 
     def update(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -113,7 +138,10 @@ class PPO(OnPolicyAgent):
         stopped_early = False
         for _ in range(cfg.n_epochs):
             for mb in [data] if whole else minibatches(data, cfg.batch_size, self.rng):
-                logp, entropy, values = self.policy.evaluate(mb.obs, mb.actions, mb.action_masks)
+                if self.hand_grad:  # the same numbers without autograd's per-op overhead (small CPU MLPs)
+                    logp, entropy, values, tape = self.policy.hand_evaluate(mb.obs, mb.actions, mb.action_masks)
+                else:
+                    logp, entropy, values = self.policy.evaluate(mb.obs, mb.actions, mb.action_masks)
                 adv = normalize_advantage(mb.adv) if cfg.normalize_advantage and not whole else mb.adv
                 loss, stats = ppo_loss(logp, mb.logp, adv, values, mb.values, mb.ret, entropy, clip_range,
                                        cfg.clip_range_vf, cfg.ent_coef, cfg.vf_coef)
@@ -121,7 +149,13 @@ class PPO(OnPolicyAgent):
                 if cfg.target_kl is not None and float(stats["losses/approx_kl"]) > 1.5 * cfg.target_kl:
                     stopped_early = True
                     break
-                stats["losses/grad_norm"] = self.gradient_step(loss)
+                if self.hand_grad:
+                    dlogp, dvalues, dentropy = ppo_loss_grad(logp, mb.logp, adv, values, mb.values, mb.ret,
+                                                             clip_range, cfg.clip_range_vf, cfg.ent_coef, cfg.vf_coef)
+                    self.policy.hand_backward(tape, dlogp, dentropy, dvalues)
+                    stats["losses/grad_norm"] = self.optimizer.clip_step(cfg.max_grad_norm)
+                else:
+                    stats["losses/grad_norm"] = self.gradient_step(loss)
             if stopped_early:
                 break
         out = mean_stats(history)

@@ -49,6 +49,17 @@ class CategoricalDist:
     def entropy(self) -> torch.Tensor:
         return -(self.logp_all.exp() * self.logp_all).sum(dim=-1)
 
+    def grad_logits(self, actions: torch.Tensor, dlogp: torch.Tensor, dentropy: float) -> torch.Tensor:
+        """d loss / d logits, given d loss / d log_prob(actions) per row and d loss / d entropy (every row):
+        dlogp (onehot(a) - p) - dentropy p (log p + H)."""
+        p = self.logp_all.exp()
+        dlogp = dlogp.unsqueeze(-1)
+        g = torch.zeros_like(p).scatter_(-1, actions.long().unsqueeze(-1), dlogp).sub_(p * dlogp)
+        if dentropy:
+            h = -(p * self.logp_all).sum(dim=-1, keepdim=True)
+            g.sub_(p * (self.logp_all + h), alpha=dentropy)
+        return g
+
 
 class DiagGaussianDist:
     """A batch of diagonal Gaussians N(mean, diag(std^2)); log-probs and entropies sum over action dimensions."""
@@ -69,6 +80,16 @@ class DiagGaussianDist:
 
     def entropy(self) -> torch.Tensor:
         return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(dim=-1)
+
+    def grad_params(self, actions: torch.Tensor, dlogp: torch.Tensor,
+                    dentropy: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d loss / d mean, d loss / d log_std summed over rows), given d loss / d log_prob(actions) per row and
+        d loss / d entropy (every row): with z = (a - mean) / std, dlogp z / std and sum(dlogp (z^2 - 1)) + B dentropy."""
+        inv_std = torch.exp(-self.log_std)
+        z = (actions - self.mean) * inv_std
+        dlogp = dlogp.unsqueeze(-1)
+        dlog_std = (dlogp * (z * z - 1)).sum(dim=0) + dentropy * len(z)
+        return dlogp * z * inv_std, dlog_std
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,6 +228,62 @@ class ActorCritic(nn.Module):
         """(log pi(actions|obs), entropy of pi(.|obs), V(obs)) under the current parameters, for the loss."""
         dist, v = self._dist_and_value(obs, action_mask)
         return dist.log_prob(actions), dist.entropy(), v
+
+    # -- gradients by hand (nets.handgrad), for small fp32 MLPs on the CPU ------------------------------
+    def hand_grad_available(self) -> bool:
+        """Whether hand_evaluate/hand_backward can stand in for evaluate + autograd: separate relu/tanh MLP
+        trunks with a critic, fp32 on the CPU."""
+        if self.shared or self.v_trunk is None or self.v_head is None or self.precision != "fp32":
+            return False
+        from nets.handgrad import supported
+        from nets.mlp import MLP
+
+        trunks = (self.pi_trunk, self.v_trunk)
+        return (all(isinstance(t, MLP) and t.one_hot is None for t in trunks)
+                and all(p.device.type == "cpu" for p in self.parameters())
+                and all(supported([*t._linears, head.linear], t.activation)
+                        for t, head in zip(trunks, (self.pi_head, self.v_head))))
+
+    def hand_evaluate(self, obs: torch.Tensor, actions: torch.Tensor, action_mask: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
+        """evaluate(obs, actions, action_mask) without an autograd graph, plus the tape hand_backward needs."""
+        from nets import handgrad
+
+        x = obs.float().reshape(obs.shape[0], -1)
+        pi_layers = [*self.pi_trunk._linears, self.pi_head.linear]
+        v_layers = [*self.v_trunk._linears, self.v_head.linear]
+        out, pi_tape = handgrad.forward(pi_layers, self.pi_trunk.activation, x, False)
+        v, v_tape = handgrad.forward(v_layers, self.v_trunk.activation, x, False)
+        with torch.no_grad():
+            if isinstance(self.pi_head, CategoricalHead):
+                if action_mask is not None:
+                    out = torch.where(action_mask.bool(), out, torch.full_like(out, MASKED_LOGIT))
+                dist: CategoricalDist | DiagGaussianDist = CategoricalDist(out)
+            else:
+                dist = DiagGaussianDist(out, self.pi_head.log_std)
+            logp, entropy = dist.log_prob(actions), dist.entropy()
+        return logp, entropy, v.squeeze(-1), (dist, actions, action_mask, pi_layers, pi_tape, v_layers, v_tape)
+
+    @torch.no_grad()
+    def hand_backward(self, tape: tuple, dlogp: torch.Tensor, dentropy: float, dvalues: torch.Tensor) -> None:
+        """Set every parameter's .grad to d loss / d theta, given the loss's derivatives with respect to
+        hand_evaluate's log-probs and values (per row) and to each row's entropy."""
+        from nets import handgrad
+
+        dist, actions, mask, pi_layers, pi_tape, v_layers, v_tape = tape
+        if isinstance(dist, CategoricalDist):
+            d_out = dist.grad_logits(actions, dlogp, dentropy)
+            if mask is not None:  # masked logits are constants
+                d_out.mul_(mask.bool())
+        else:
+            d_out, dlog_std = dist.grad_params(actions, dlogp, dentropy)
+            log_std = self.pi_head.log_std
+            if log_std.grad is None:
+                log_std.grad = dlog_std.clone()
+            else:
+                log_std.grad.copy_(dlog_std)
+        handgrad.backward(pi_layers, self.pi_trunk.activation, pi_tape, d_out, False)
+        handgrad.backward(v_layers, self.v_trunk.activation, v_tape, dvalues.unsqueeze(-1), False)
 
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
         """Sampled actions -> what the env is stepped with (Box: clipped to the bounds and shaped as the space)."""

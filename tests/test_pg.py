@@ -242,3 +242,50 @@ def test_learning_in_stretches_equals_one_call(tmp_path, agent_name):
         finals.append((agent.step, [p.detach().clone() for p in agent.policy.parameters()]))
     assert finals[0][0] == finals[1][0] == 640
     assert all(torch.equal(a, b) for a, b in zip(finals[0][1], finals[1][1]))
+
+
+@pytest.mark.parametrize("clip_range_vf, ent_coef", [(None, 0.0), (0.3, 0.05)])
+def test_ppo_loss_grad_is_the_gradient_of_ppo_loss(clip_range_vf, ent_coef):
+    from agents.ppo import ppo_loss_grad
+
+    g = torch.Generator().manual_seed(1)
+    n = 64
+    logp = (torch.randn(n, generator=g) * 0.3).requires_grad_()  # ratios inside and outside 1 +- 0.2
+    values = torch.randn(n, generator=g).requires_grad_()
+    entropy = torch.rand(n, generator=g).requires_grad_()
+    logp_old, adv, values_old, ret = (torch.randn(n, generator=g) * s for s in (0.3, 1.0, 1.0, 1.0))
+    args = (logp_old, adv, values, values_old, ret)
+    loss, _ = ppo_loss(logp, *args[:2], values, values_old, ret, entropy, 0.2, clip_range_vf, ent_coef, 0.5)
+    loss.backward()
+    dlogp, dvalues, dentropy = ppo_loss_grad(logp.detach(), logp_old, adv, values.detach(), values_old, ret, 0.2,
+                                             clip_range_vf, ent_coef, 0.5)
+    torch.testing.assert_close(dlogp, logp.grad)
+    torch.testing.assert_close(dvalues, values.grad)
+    torch.testing.assert_close(torch.full((n,), dentropy), entropy.grad)
+
+
+@pytest.mark.parametrize("env_id, extra", [("CartPole-v1", {}), ("Pendulum-v1", {"clip_range_vf": 0.2,
+                                                                                   "ent_coef": 0.01})])
+def test_ppo_hand_gradients_update_like_autograd(tmp_path, env_id, extra):
+    """PPO's updates by hand (small fp32 MLPs on the CPU) equal the autograd path's, minibatches included."""
+    from agents.ppo import PPO, PPOConfig
+    from rlkit.logger import Logger
+    from rlkit.seeding import seed_everything
+    from rlkit.vec import make_vec
+
+    params = []
+    for hand in (True, False):
+        seed_everything(0)
+        cfg = PPOConfig(seed=0, total_steps=256, device="cpu", n_envs=2, n_steps=64, batch_size=32, n_epochs=2,
+                        **extra)
+        env = make_vec(lambda: gym.make(env_id), cfg.n_envs)
+        agent = PPO(cfg, env)
+        assert agent.hand_grad
+        agent.hand_grad = hand
+        (tmp_path / str(hand)).mkdir()
+        agent.learn(env, 256, Logger(tmp_path / str(hand), 256, tensorboard=False, progress=False),
+                    Checkpointer(tmp_path / f"ck{hand}", every=10**9))
+        assert agent.updates == 2
+        params.append([p.detach().clone() for p in agent.policy.parameters()])
+    for a, b in zip(*params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -124,3 +124,40 @@ def test_bf16_trunks_track_fp32_and_train():
     torch.testing.assert_close(v16, v32, atol=5e-2 * (v32.abs().max().item() + 1), rtol=0)
     (-(logp16.mean()) + v16.pow(2).mean()).backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in half.pi_trunk.parameters())
+
+
+@pytest.mark.parametrize("space, masked", [(gym.spaces.Discrete(3), False), (gym.spaces.Discrete(3), True),
+                                           (gym.spaces.Box(-1, 1, (2,), np.float32), False)])
+def test_hand_gradients_equal_autograd(space, masked):
+    """hand_evaluate + hand_backward give evaluate's numbers and autograd's gradients for any loss of
+    (log pi, entropy, V): here sum(u log pi + w V) + c sum(H)."""
+    torch.manual_seed(2)
+    obs_space = gym.spaces.Box(-1, 1, (5,), np.float32)
+    ac = ActorCritic(obs_space, space, {"type": "mlp", "hidden": [16, 8], "activation": "tanh"}, log_std_init=-0.3)
+    assert ac.hand_grad_available()
+    n = 12
+    obs = torch.randn(n, 5)
+    mask = torch.rand(n, 3) < 0.6 if masked else None
+    if mask is not None:
+        mask[:, 1] = True  # every row allows the action it took
+    actions = torch.ones(n, dtype=torch.long) if isinstance(space, gym.spaces.Discrete) else torch.randn(n, 2)
+    u, w, c = torch.randn(n), torch.randn(n), 0.37
+    logp, ent, v = ac.evaluate(obs, actions, mask)
+    ((u * logp).sum() + (w * v).sum() + c * ent.sum()).backward()
+    want = [p.grad.clone() for p in ac.parameters()]
+    ac.zero_grad(set_to_none=False)
+    hlogp, hent, hv, tape = ac.hand_evaluate(obs, actions, mask)
+    for got, ref in ((hlogp, logp), (hent, ent), (hv, v)):
+        torch.testing.assert_close(got, ref.detach())
+    ac.hand_backward(tape, u, c, w)
+    for (name, p), ref in zip(ac.named_parameters(), want, strict=True):
+        torch.testing.assert_close(p.grad, ref, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_hand_gradients_are_not_offered_where_they_do_not_apply():
+    box, atari = gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    assert not ActorCritic(atari, gym.spaces.Discrete(6), "cnn").hand_grad_available()
+    assert not ActorCritic(box, gym.spaces.Discrete(2), share_trunk=True).hand_grad_available()
+    assert not ActorCritic(box, gym.spaces.Discrete(2), critic=False).hand_grad_available()
+    assert not ActorCritic(box, gym.spaces.Discrete(2), {"type": "mlp", "activation": "elu"}).hand_grad_available()
+    assert not ActorCritic(box, gym.spaces.Discrete(2), precision="bf16").hand_grad_available()
