@@ -83,8 +83,9 @@ class DiagGaussianDist:
 
     def grad_params(self, actions: torch.Tensor, dlogp: torch.Tensor,
                     dentropy: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(d loss / d mean, d loss / d log_std summed over rows), given d loss / d log_prob(actions) per row and
-        d loss / d entropy (every row): with z = (a - mean) / std, dlogp z / std and sum(dlogp (z^2 - 1)) + B dentropy."""
+        """(d loss / d mean, d loss / d log_std summed over rows), given d loss / d log_prob(actions) per row
+        and d loss / d entropy (every row): with z = (a - mean) / std, dlogp z / std and
+        sum(dlogp (z^2 - 1)) + B dentropy."""
         inv_std = torch.exp(-self.log_std)
         z = (actions - self.mean) * inv_std
         dlogp = dlogp.unsqueeze(-1)
