@@ -144,6 +144,9 @@ NUMPY_ROWS = 16
 """acting batches up to this many observations go through numpy (small MLPs on the CPU); larger ones through torch"""
 PHASE_BYTES = 64 << 20
 """at most this many bytes of float observations per up-front draw of a training phase (Atari: a few batches)"""
+TARGET_ROWS = 1024
+"""rows per target-net forward in a training phase: a [256, 256] MLP on 8192 rows takes 10.5 ms in chunks of
+1024, 12.6 ms in one pass (its activations outgrow the cache)"""
 
 
 class DQN(Agent):
@@ -269,14 +272,17 @@ class DQN(Agent):
             k = min(per_draw, n)
             batches = self._to_tensors(self.buffer.sample(k * B))
             with torch.no_grad():
-                with self.autocast():
-                    q_next_target = self.target_net(batches.next_obs).float()
+                with self.autocast():  # in chunks of TARGET_ROWS: the activations stay in cache
+                    q_next_target = torch.cat([self.target_net(x).float()
+                                               for x in batches.next_obs.split(TARGET_ROWS)])
                 targets = None if self.cfg.double_q else td_target(  # plain DQN: the whole target, once
                     q_next_target, None, batches.rewards, batches.dones, batches.discounts)
-            for i in range(k):
-                rows = slice(i * B, (i + 1) * B)
-                self.train_step(Batch(*(v[rows] for v in batches)), q_next_target[rows],
-                                None if targets is None else targets[rows])
+            # each field cut into k batches at once (one op per field, not one per field and step)
+            steps = zip(*(v.view(k, B, *v.shape[1:]).unbind(0) for v in batches), strict=True)
+            q_next = q_next_target.view(k, B, -1).unbind(0)
+            y = [None] * k if targets is None else targets.view(k, B).unbind(0)
+            for i, fields in enumerate(steps):
+                self.train_step(Batch(*fields), q_next[i], y[i])
             n -= k
 
     def _to_tensors(self, b: Batch) -> Batch:

@@ -78,25 +78,15 @@ class Net(nn.Module):
         """forward(obs) computed by numpy on the live weights (views, no copy), for acting on a few
         observations: a [256, 256] MLP Q-net answers one observation in ~8 us instead of ~20 us through
         torch's per-op overhead. Only where numpy_forward_available()."""
-        from nets.mlp import NUMPY_ACTIVATIONS
+        from nets.mlp import numpy_stack, numpy_views
 
-        cache = self.__dict__.get("_numpy_views")
-        if cache is None or any(t.data_ptr() != ptr for t, ptr in cache[0]):  # weights moved (e.g. .data replaced)
-            head = self.head
-            out = [head.adv, head.v] if isinstance(head, DuelingHead) else [head]
-            layers = [*self.trunk._linears, *out]
-            tensors = [t for m in layers for t in (m.weight, m.bias)]
-            views = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in layers]
-            cache = self.__dict__["_numpy_views"] = ([(t, t.data_ptr()) for t in tensors], views)
-        views = cache[1]
-        act = NUMPY_ACTIVATIONS[self.trunk.activation]
+        head = self.head
+        out = [head.adv, head.v] if isinstance(head, DuelingHead) else [head]
+        views = numpy_views(self, "_numpy_views", [*self.trunk._linears, *out])
         n_hidden = len(self.trunk._linears)
-        x = np.asarray(obs, np.float32).reshape(len(obs), -1)
-        for w, b in views[:n_hidden]:
-            x = x @ w
-            x += b
-            x = act(x)
-        if isinstance(self.head, DuelingHead):
+        x = numpy_stack(views[:n_hidden], self.trunk.activation, obs, True) if n_hidden else obs
+        x = np.asarray(x, np.float32).reshape(len(x), -1)
+        if isinstance(head, DuelingHead):
             (wa, ba), (wv, bv) = views[n_hidden:]
             adv = x @ wa + ba
             return x @ wv + bv + adv - adv.mean(axis=-1, keepdims=True)

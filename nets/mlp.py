@@ -82,6 +82,30 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0.0, out=x), "tanh": lambda x: np.tanh(x, out=x)}
 
 
+def numpy_views(owner: nn.Module, key: str, layers: Sequence[nn.Linear]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(W^T, b) of each layer as numpy views of the live float32 CPU weights (no copy), cached on `owner` under
+    `key` and rebuilt when a weight's storage moves (e.g. `.data` replaced or a flat optimizer took it)."""
+    cache = owner.__dict__.get(key)
+    if cache is None or any(t.data_ptr() != ptr for t, ptr in cache[0]):
+        tensors = [t for m in layers for t in (m.weight, m.bias)]
+        views = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in layers]
+        cache = owner.__dict__[key] = ([(t, t.data_ptr()) for t in tensors], views)
+    return cache[1]
+
+
+def numpy_stack(views: Sequence[tuple[np.ndarray, np.ndarray]], activation: str, x: np.ndarray,
+                activate_last: bool) -> np.ndarray:
+    """x through Linear layers (numpy_views) with the activation after each (after the last: if activate_last)."""
+    act = NUMPY_ACTIVATIONS[activation]
+    x = np.asarray(x, np.float32).reshape(len(x), -1)
+    for i, (w, b) in enumerate(views):
+        x = x @ w
+        x += b
+        if activate_last or i < len(views) - 1:
+            x = act(x)
+    return x
+
+
 def build_mlp(observation_space: gym.Space, hidden: Sequence[int] = (64, 64), activation: str = "relu") -> MLP:
     """An MLP trunk sized for a Box (flattened) or Discrete (one-hot) observation space."""
     if activation not in ACTIVATIONS:

@@ -243,6 +243,8 @@ class Policy(Protocol):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor: ...
 
+    # optional: numpy_acting_available() -> bool, numpy_step(obs, action_mask) and numpy_value(obs) on numpy arrays
+
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
         """Sampled actions -> what the env is stepped with (Box actions clipped to the bounds)."""
         ...
@@ -296,22 +298,25 @@ class Collector:
             self.reset()
         n_envs = buffer.n_envs
         taken, episodes = 0, 0
+        numpy_policy = getattr(self.policy, "numpy_acting_available", lambda: False)()  # small CPU MLPs
         for _ in range(n_steps):
             self.fresh = False
-            masks = None if self.action_masks is None else self._tensor(np.asarray(self.action_masks, dtype=bool))
-            actions, logp, values = self.policy.step(self._tensor(self.obs), masks)
-            actions = actions.cpu().numpy()
+            if numpy_policy:
+                actions, logp, values = self.policy.numpy_step(self.obs, self.action_masks)
+            else:
+                masks = None if self.action_masks is None else self._tensor(np.asarray(self.action_masks, dtype=bool))
+                actions, logp, values = (x.cpu().numpy() for x in self.policy.step(self._tensor(self.obs), masks))
             next_obs, rewards, terminated, truncated, infos = self.env.step(self.policy.env_actions(actions))
             final_values = None
             if truncated.any():  # bootstrap from the observation the env really reached, not the reset one
                 idx = np.flatnonzero(truncated)
                 final = self._norm(np.stack([infos["final_obs"][i] for i in idx]), update=False)
                 final_values = np.zeros(n_envs, dtype=np.float32)
-                final_values[idx] = self.policy.value(self._tensor(final)).cpu().numpy()
+                final_values[idx] = self._value(final, numpy_policy)
             raw_rewards = np.asarray(rewards, dtype=np.float32)
             if self.reward_norm is not None:
                 rewards = self.reward_norm(raw_rewards, terminated | truncated)
-            buffer.add(self.obs, actions, logp.cpu().numpy(), values.cpu().numpy(), rewards, terminated, truncated,
+            buffer.add(self.obs, actions, logp, values, rewards, terminated, truncated,
                        final_values, None if self.action_masks is None else np.asarray(self.action_masks, dtype=bool))
             self.obs = self._norm(next_obs, update=True)
             self.action_masks = infos.get("action_mask")
@@ -324,5 +329,8 @@ class Collector:
                     on_episode(step + taken, ret, length)
             if stop_after_episodes is not None and episodes >= stop_after_episodes:
                 break
-        buffer.last_values[:] = self.policy.value(self._tensor(self.obs)).cpu().numpy()
+        buffer.last_values[:] = self._value(self.obs, numpy_policy)
         return taken, episodes
+
+    def _value(self, obs: np.ndarray, numpy_policy: bool) -> np.ndarray:
+        return self.policy.numpy_value(obs) if numpy_policy else self.policy.value(self._tensor(obs)).cpu().numpy()

@@ -161,3 +161,37 @@ def test_hand_gradients_are_not_offered_where_they_do_not_apply():
     assert not ActorCritic(box, gym.spaces.Discrete(2), critic=False).hand_grad_available()
     assert not ActorCritic(box, gym.spaces.Discrete(2), {"type": "mlp", "activation": "elu"}).hand_grad_available()
     assert not ActorCritic(box, gym.spaces.Discrete(2), precision="bf16").hand_grad_available()
+
+
+def test_numpy_step_samples_the_policy_and_reports_its_numbers():
+    """numpy_step (acting on a few observations) draws from pi(.|s), never a masked action, and returns the
+    log-probs and values evaluate() gives; Box actions use the same torch noise as step()."""
+    torch.manual_seed(5)
+    obs_space = gym.spaces.Box(-1, 1, (4,), np.float32)
+    ac = ActorCritic(obs_space, gym.spaces.Discrete(3), {"type": "mlp", "hidden": [8]}, ortho_init=False)
+    assert ac.numpy_acting_available()
+    one = np.random.default_rng(0).normal(size=(1, 4)).astype(np.float32)
+    obs = np.repeat(one, 6000, axis=0)
+    mask = np.ones((6000, 3), bool)
+    mask[3000:, 0] = False
+    actions, logp, values = ac.numpy_step(obs, mask)
+    with torch.no_grad():
+        ref_logp, _, ref_v = ac.evaluate(torch.as_tensor(obs), torch.as_tensor(actions), torch.as_tensor(mask))
+        probs = [ac.dist(torch.as_tensor(one), torch.as_tensor(m[None])).logp_all.exp()[0].numpy()
+                 for m in (mask[0], mask[-1])]
+    np.testing.assert_allclose(logp, ref_logp.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values, ref_v.numpy(), rtol=1e-5, atol=1e-6)
+    assert not (actions[3000:] == 0).any()
+    for half, p in zip((actions[:3000], actions[3000:]), probs):
+        freq = np.bincount(half, minlength=3) / 3000
+        assert np.abs(freq - p).max() < 4 * np.sqrt(p.max() * (1 - p.min()) / 3000) + 1e-3, (freq, p)
+
+    box = ActorCritic(obs_space, gym.spaces.Box(-2, 2, (2,), np.float32), log_std_init=-0.5)
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    torch.manual_seed(9)
+    a_np, logp_np, v_np = box.numpy_step(x)
+    torch.manual_seed(9)
+    with torch.no_grad():
+        a_t, logp_t, v_t = box.step(torch.as_tensor(x))
+    for got, want in ((a_np, a_t), (logp_np, logp_t), (v_np, v_t)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
