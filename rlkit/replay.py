@@ -220,6 +220,8 @@ class ReplayBuffer:
     def _drop_overwritten(self) -> None:
         """Advance first_valid past transitions overwritten in the transition ring or missing frames."""
         C = self.env_capacity
+        if 2 * int(self.step_id[0]) <= C:  # each step adds <= 1 transition and <= 2 frames per env (C <= F)
+            return  # neither ring has wrapped yet: nothing was overwritten
         self.first_valid = np.maximum(self.first_valid, self.n_trans - C)
         env = np.arange(self.n_envs)
         oldest_kept = self.n_frames - self.frame_capacity
