@@ -56,10 +56,20 @@ def a2c_loss(logp: torch.Tensor, adv: torch.Tensor, values: torch.Tensor, ret: t
     return loss, stats
 
 
+def a2c_loss_grad(adv: torch.Tensor, values: torch.Tensor, ret: torch.Tensor, ent_coef: float,
+                  vf_coef: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The derivatives of a2c_loss with respect to each row's log pi(a|s), V(s) and entropy, for gradients by
+    hand (nets.handgrad): -A_i / B, vf_coef 2 (V_i - R_i) / B and -ent_coef / B."""
+    n = len(adv)
+    with torch.no_grad():
+        return adv * (-1.0 / n), (values - ret).mul_(2.0 * vf_coef / n), -ent_coef / n
+
+
 class A2C(OnPolicyAgent):
     """Synchronous advantage actor-critic over a vector of envs (Discrete or Box actions)."""
 
     Config: ClassVar[type[A2CConfig]] = A2CConfig
+    hand_grad_loss: ClassVar[bool] = True  # a2c_loss_grad: gradient steps by hand where the policy allows
 
     def make_optimizer(self) -> FlatOptimizer:
         cfg = self.cfg
@@ -70,8 +80,15 @@ class A2C(OnPolicyAgent):
     def update(self) -> dict[str, Any]:
         cfg = self.cfg
         data = self.buffer.get(self.device)
-        logp, entropy, values = self.policy.evaluate(data.obs, data.actions, data.action_masks)
         adv = normalize_advantage(data.adv) if cfg.normalize_advantage else data.adv
-        loss, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
-        stats["losses/grad_norm"] = self.gradient_step(loss)
+        if self.hand_grad:  # the same numbers without autograd's per-op overhead (small CPU MLPs)
+            logp, entropy, values, tape = self.policy.hand_evaluate(data.obs, data.actions, data.action_masks)
+            _, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
+            dlogp, dvalues, dentropy = a2c_loss_grad(adv, values, data.ret, cfg.ent_coef, cfg.vf_coef)
+            self.policy.hand_backward(tape, dlogp, dentropy, dvalues)
+            stats["losses/grad_norm"] = self.optimizer.clip_step(cfg.max_grad_norm)
+        else:
+            logp, entropy, values = self.policy.evaluate(data.obs, data.actions, data.action_masks)
+            loss, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
+            stats["losses/grad_norm"] = self.gradient_step(loss)
         return mean_stats([stats])

@@ -112,6 +112,8 @@ class OnPolicyAgent(Agent):
 
     Config: ClassVar[type[OnPolicyConfig]] = OnPolicyConfig
     family: ClassVar[str] = "policy"
+    hand_grad_loss: ClassVar[bool] = False
+    """whether the agent's update has a hand-derived loss gradient (then hand_grad turns on for small CPU MLPs)"""
 
     def __init__(self, cfg: OnPolicyConfig, env: Any):
         super().__init__(cfg, env)
@@ -128,6 +130,8 @@ class OnPolicyAgent(Agent):
                                   cfg.log_std_init, cfg.ortho_init, critic=self.uses_critic(),
                                   precision=cfg.precision).to(self.device)
         self.optimizer = self.make_optimizer()
+        # gradients by hand (nets.handgrad) instead of autograd: the same numbers, without its per-op overhead
+        self.hand_grad = self.hand_grad_loss and self.policy.hand_grad_available()
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg.clip_obs) if cfg.norm_obs else None
         self.reward_norm = RewardNormalizer(cfg.n_envs, cfg.gamma, cfg.clip_reward) if cfg.norm_reward else None
         self.rng = np.random.default_rng([cfg.seed, 2])  # minibatch order

@@ -115,6 +115,7 @@ class PPO(OnPolicyAgent):
     """Clipped-surrogate PPO over a vector of envs (Discrete or Box actions)."""
 
     Config: ClassVar[type[PPOConfig]] = PPOConfig
+    hand_grad_loss: ClassVar[bool] = True  # ppo_loss_grad: gradient steps by hand where the policy allows
 
     def __init__(self, cfg: PPOConfig, env: Any):
         cr = cfg.clip_range
@@ -122,7 +123,6 @@ class PPO(OnPolicyAgent):
             raise UserError(f"clip_range={cr.start}" + ("" if cr.end is None else f" -> {cr.end}") +
                             ": the clip range must be > 0 (e.g. clip_range=0.2; clip_range.end=0 anneals it to 0)")
         super().__init__(cfg, env)
-        self.hand_grad = self.policy.hand_grad_available()  # gradients by hand: nets.handgrad
 
     def update(self) -> dict[str, Any]:
         cfg = self.cfg

@@ -264,28 +264,46 @@ def test_ppo_loss_grad_is_the_gradient_of_ppo_loss(clip_range_vf, ent_coef):
     torch.testing.assert_close(torch.full((n,), dentropy), entropy.grad)
 
 
-@pytest.mark.parametrize("env_id, extra", [("CartPole-v1", {}), ("Pendulum-v1", {"clip_range_vf": 0.2,
-                                                                                   "ent_coef": 0.01})])
-def test_ppo_hand_gradients_update_like_autograd(tmp_path, env_id, extra):
-    """PPO's updates by hand (small fp32 MLPs on the CPU) equal the autograd path's, minibatches included."""
-    from agents.ppo import PPO, PPOConfig
+@pytest.mark.parametrize("agent_name, env_id, extra", [
+    ("ppo", "CartPole-v1", {"n_steps": 64, "batch_size": 32, "n_epochs": 2}),
+    ("ppo", "Pendulum-v1", {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "clip_range_vf": 0.2, "ent_coef": 0.01}),
+    ("a2c", "CartPole-v1", {"n_steps": 8, "ent_coef": 0.01, "normalize_advantage": True}),
+    ("a2c", "Pendulum-v1", {"n_steps": 8, "use_rms_prop": False}),
+])
+def test_hand_gradients_update_like_autograd(tmp_path, agent_name, env_id, extra):
+    """Updates by hand (small fp32 MLPs on the CPU) equal the autograd path's: PPO with minibatches, A2C."""
+    from agents import get
     from rlkit.logger import Logger
     from rlkit.seeding import seed_everything
     from rlkit.vec import make_vec
 
+    cls = get(agent_name)
     params = []
     for hand in (True, False):
         seed_everything(0)
-        cfg = PPOConfig(seed=0, total_steps=256, device="cpu", n_envs=2, n_steps=64, batch_size=32, n_epochs=2,
-                        **extra)
+        cfg = cls.Config(seed=0, total_steps=256, device="cpu", n_envs=2, **extra)
         env = make_vec(lambda: gym.make(env_id), cfg.n_envs)
-        agent = PPO(cfg, env)
+        agent = cls(cfg, env)
         assert agent.hand_grad
         agent.hand_grad = hand
         (tmp_path / str(hand)).mkdir()
         agent.learn(env, 256, Logger(tmp_path / str(hand), 256, tensorboard=False, progress=False),
                     Checkpointer(tmp_path / f"ck{hand}", every=10**9))
-        assert agent.updates == 2
+        assert agent.updates == 256 // (2 * cfg.n_steps)
         params.append([p.detach().clone() for p in agent.policy.parameters()])
     for a, b in zip(*params, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a2c_loss_grad_is_the_gradient_of_a2c_loss():
+    from agents.a2c import a2c_loss_grad
+
+    g = torch.Generator().manual_seed(2)
+    logp, values, entropy = (torch.randn(40, generator=g).requires_grad_() for _ in range(3))
+    adv, ret = torch.randn(40, generator=g), torch.randn(40, generator=g)
+    loss, _ = a2c_loss(logp, adv, values, ret, entropy, 0.03, 0.25)
+    loss.backward()
+    dlogp, dvalues, dentropy = a2c_loss_grad(adv, values.detach(), ret, 0.03, 0.25)
+    torch.testing.assert_close(dlogp, logp.grad)
+    torch.testing.assert_close(dvalues, values.grad)
+    torch.testing.assert_close(torch.full((40,), dentropy), entropy.grad)
