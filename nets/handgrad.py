@@ -5,9 +5,9 @@ Why: on one CPU thread a small net's gradient step is mostly per-op overhead. DQ
 (MLP [256, 256] ReLU, batch 64) took 456 us through autograd and 367 us by hand. The matmuls are the
 same (~290 us). PPO's two [64, 64] tanh MLPs on 256 rows save proportionally more.
 
-    forward:   h_0 = x;   z_l = h_{l-1} W_l^T + b_l;   h_l = act(z_l) (the last layer: act only if activate_last)
+    forward:   h_0 = x;   z_l = h_{l-1} W_l^T + b_l;   h_l = act(z_l) for l < L;   output = z_L (a head: no act)
     backward:  g = dLoss/d(output);  for l = L..1:
-                   g <- g * act'(z_l)     (from the output h_l: relu 1[h_l > 0], tanh 1 - h_l^2; skipped if not applied)
+                   g <- g * act'(z_l)     for l < L, from the output h_l: relu 1[h_l > 0], tanh 1 - h_l^2
                    dW_l = g^T h_{l-1};   db_l = sum over rows of g;   g <- g W_l   (not needed below layer 1)
 
 Only relu and tanh (their derivatives are functions of their outputs) on float inputs; callers check
@@ -49,13 +49,12 @@ def _act_grad(g: torch.Tensor, h: torch.Tensor, activation: str) -> torch.Tensor
 
 
 @torch.no_grad()
-def forward(layers: Sequence[nn.Linear], activation: str, x: torch.Tensor,
-            activate_last: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def forward(layers: Sequence[nn.Linear], activation: str, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(output, tape): tape holds each layer's input, then the output (what `backward` needs)."""
     tape = [x]
     for i, m in enumerate(layers):
         x = torch.addmm(m.bias, x, m.weight.t())
-        if activate_last or i < len(layers) - 1:
+        if i < len(layers) - 1:
             x = _act_(x, activation)
         tape.append(x)
     return x, tape
@@ -69,15 +68,14 @@ def _set_grad(p: torch.Tensor, value: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def backward(layers: Sequence[nn.Linear], activation: str, tape: list[torch.Tensor], grad_out: torch.Tensor,
-             activate_last: bool) -> None:
+def backward(layers: Sequence[nn.Linear], activation: str, tape: list[torch.Tensor], grad_out: torch.Tensor) -> None:
     """Write d loss / d theta into every layer's weight.grad and bias.grad (replacing what was there), given
     grad_out = d loss / d output for the tape of `forward`."""
     g = grad_out
     last = len(layers) - 1
     for i in range(last, -1, -1):
         m, h_in, h_out = layers[i], tape[i], tape[i + 1]
-        if activate_last or i < last:
+        if i < last:
             g = _act_grad(g, h_out, activation)
         # dW = g^T h_in: MKL is slow on a thin output (4 input features: 13 us instead of 4), so it computes
         # the transpose there

@@ -56,13 +56,13 @@ class Net(nn.Module):
         from nets import handgrad
 
         layers = [*self.trunk._linears, self.head]  # only where hand_grad_layers() is not None (not re-checked)
-        return handgrad.forward(layers, self.trunk.activation, obs.float().reshape(obs.shape[0], -1), False)
+        return handgrad.forward(layers, self.trunk.activation, obs.float().reshape(obs.shape[0], -1))
 
     def hand_backward(self, tape: list[torch.Tensor], grad_out: torch.Tensor) -> None:
         """Set every parameter's .grad to d loss / d theta, given grad_out = d loss / d forward(obs)."""
         from nets import handgrad
 
-        handgrad.backward([*self.trunk._linears, self.head], self.trunk.activation, tape, grad_out, False)
+        handgrad.backward([*self.trunk._linears, self.head], self.trunk.activation, tape, grad_out)
 
     def numpy_forward_available(self) -> bool:
         """Whether numpy_forward can stand in for forward: a float-input MLP trunk with relu/tanh, a linear or

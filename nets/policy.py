@@ -253,8 +253,8 @@ class ActorCritic(nn.Module):
         x = obs.float().reshape(obs.shape[0], -1)
         pi_layers = [*self.pi_trunk._linears, self.pi_head.linear]
         v_layers = [*self.v_trunk._linears, self.v_head.linear]
-        out, pi_tape = handgrad.forward(pi_layers, self.pi_trunk.activation, x, False)
-        v, v_tape = handgrad.forward(v_layers, self.v_trunk.activation, x, False)
+        out, pi_tape = handgrad.forward(pi_layers, self.pi_trunk.activation, x)
+        v, v_tape = handgrad.forward(v_layers, self.v_trunk.activation, x)
         with torch.no_grad():
             if isinstance(self.pi_head, CategoricalHead):
                 if action_mask is not None:
@@ -283,8 +283,8 @@ class ActorCritic(nn.Module):
                 log_std.grad = dlog_std.clone()
             else:
                 log_std.grad.copy_(dlog_std)
-        handgrad.backward(pi_layers, self.pi_trunk.activation, pi_tape, d_out, False)
-        handgrad.backward(v_layers, self.v_trunk.activation, v_tape, dvalues.unsqueeze(-1), False)
+        handgrad.backward(pi_layers, self.pi_trunk.activation, pi_tape, d_out)
+        handgrad.backward(v_layers, self.v_trunk.activation, v_tape, dvalues.unsqueeze(-1))
 
     # -- acting through numpy (a few observations per call: torch's per-op overhead dominates) ----------
     def numpy_acting_available(self) -> bool:
