@@ -93,6 +93,9 @@ class OnPolicyConfig(TrainConfig):
 def mean_stats(rows: Sequence[dict[str, torch.Tensor | float]]) -> dict[str, float]:
     """Per-key means of per-gradient-step statistics. The update keeps them as 0-d tensors and they are
     converted here in one go: a float() per statistic per step is a device sync each (~100 per PPO update)."""
+    if len(rows) == 1 and all(isinstance(v, torch.Tensor) for v in rows[0].values()):  # one step (a2c): one stack
+        row = rows[0]
+        return dict(zip(row, torch.stack([v.detach().float() for v in row.values()]).tolist(), strict=True))
     keys = list(dict.fromkeys(k for row in rows for k in row))
     out: dict[str, float] = {}
     tensor_means: dict[str, torch.Tensor] = {}

@@ -233,7 +233,14 @@ class ActorCritic(nn.Module):
     # -- gradients by hand (nets.handgrad), for small fp32 MLPs on the CPU ------------------------------
     def hand_grad_available(self) -> bool:
         """Whether hand_evaluate/hand_backward can stand in for evaluate + autograd, and numpy_step for step:
-        separate relu/tanh MLP trunks with a critic, fp32 on the CPU."""
+        separate relu/tanh MLP trunks with a critic, fp32 on the CPU. Cached (walking the parameters costs
+        ~100 us, asked once per rollout); .to(), .float() and the like clear the cache (_apply)."""
+        ok = self.__dict__.get("_hand_grad_ok")
+        if ok is None:
+            ok = self.__dict__["_hand_grad_ok"] = self._hand_grad_check()
+        return ok
+
+    def _hand_grad_check(self) -> bool:
         if self.shared or self.v_trunk is None or self.v_head is None or self.precision != "fp32":
             return False
         from nets.handgrad import supported
@@ -244,6 +251,10 @@ class ActorCritic(nn.Module):
                 and all(p.device.type == "cpu" for p in self.parameters())
                 and all(supported([*t._linears, head.linear], t.activation)
                         for t, head in zip(trunks, (self.pi_head, self.v_head))))
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        self.__dict__.pop("_hand_grad_ok", None)  # dtype or device may change
+        return super()._apply(fn, recurse)
 
     def hand_evaluate(self, obs: torch.Tensor, actions: torch.Tensor, action_mask: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:

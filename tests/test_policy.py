@@ -161,6 +161,8 @@ def test_hand_gradients_are_not_offered_where_they_do_not_apply():
     assert not ActorCritic(box, gym.spaces.Discrete(2), critic=False).hand_grad_available()
     assert not ActorCritic(box, gym.spaces.Discrete(2), {"type": "mlp", "activation": "elu"}).hand_grad_available()
     assert not ActorCritic(box, gym.spaces.Discrete(2), precision="bf16").hand_grad_available()
+    ac = ActorCritic(box, gym.spaces.Discrete(2))
+    assert ac.hand_grad_available() and not ac.double().hand_grad_available()  # the cached answer follows .double()
 
 
 def test_numpy_step_samples_the_policy_and_reports_its_numbers():
