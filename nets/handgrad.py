@@ -3,7 +3,7 @@ straight into each parameter's `.grad`, without building a graph.
 
 Why: on one CPU thread a small net's gradient step is mostly per-op overhead. DQN's CartPole step
 (MLP [256, 256] ReLU, batch 64) took 456 us through autograd and 367 us by hand. The matmuls are the
-same (~290 us). PPO's two [64, 64] tanh MLPs on 256 rows save proportionally more.
+same (~260 us). PPO's two [64, 64] tanh MLPs on 256 rows save proportionally more.
 
     forward:   h_0 = x;   z_l = h_{l-1} W_l^T + b_l;   h_l = act(z_l) for l < L;   output = z_L (a head: no act)
     backward:  g = dLoss/d(output);  for l = L..1:
