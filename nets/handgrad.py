@@ -1,7 +1,7 @@
 """Forward and backward of a stack of Linear layers by hand: the gradients autograd would give, written
 straight into each parameter's `.grad`, without building a graph.
 
-Why: on one CPU thread a small net's gradient step is mostly per-op overhead. DQN's CartPole step
+Why: on one CPU thread much of a small net's gradient step is per-op overhead. DQN's CartPole step
 (MLP [256, 256] ReLU, batch 64) took 456 us through autograd and 367 us by hand. The matmuls are the
 same (~260 us). PPO's two [64, 64] tanh MLPs on 256 rows save proportionally more.
 
