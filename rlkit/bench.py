@@ -286,8 +286,9 @@ def sb3_algo(name: str) -> type:
         raise UserError(f"{cls} needs the {module.replace('_', '-')} package: pip install 'rlkit[bench]'") from None
 
 
-def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) -> tuple[Any, int, float]:
-    from stable_baselines3.common.callbacks import BaseCallback
+def build_sb3(spec: Any) -> tuple[Any, Any, sb3map.Sb3Setup]:
+    """(SB3 model, its VecNormalize or None, the translation) for one of our run specs: the SB3 side of a bench,
+    on the same envs (envs.make, training=True). tests/test_sb3_lockstep.py checks it learns as our agent does."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
     import envs
@@ -304,8 +305,17 @@ def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) 
     vecnorm = None
     if setup.vec_normalize:
         vec = vecnorm = VecNormalize(vec, **setup.vec_normalize)
-    eval_env = envs.make(ref, training=False)
     model = sb3_algo(setup.algo)(setup.policy, vec, verbose=0, **setup.kwargs)
+    return model, vecnorm, setup
+
+
+def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) -> tuple[Any, int, float]:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    import envs
+
+    model, vecnorm, setup = build_sb3(spec)
+    eval_env = envs.make(spec.env_ref, training=False)
     actor = _Sb3Actor(model, vecnorm)
     total = setup.total_timesteps
     state: dict[str, Any] = {"train_s": 0.0, "t0": 0.0, "mark": None, "next": min(job.eval_every, total)}

@@ -307,6 +307,9 @@ class Collector:
                 masks = None if self.action_masks is None else self._tensor(np.asarray(self.action_masks, dtype=bool))
                 actions, logp, values = (x.cpu().numpy() for x in self.policy.step(self._tensor(self.obs), masks))
             next_obs, rewards, terminated, truncated, infos = self.env.step(self.policy.env_actions(actions))
+            # the statistics take in this step's observations first, then normalize the real final ones too
+            # (VecNormalize's order, so a rollout equals SB3's on the same actions: tests/test_sb3_lockstep.py)
+            next_obs = self._norm(next_obs, update=True)
             final_values = None
             if truncated.any():  # bootstrap from the observation the env really reached, not the reset one
                 idx = np.flatnonzero(truncated)
@@ -318,7 +321,7 @@ class Collector:
                 rewards = self.reward_norm(raw_rewards, terminated | truncated)
             buffer.add(self.obs, actions, logp, values, rewards, terminated, truncated,
                        final_values, None if self.action_masks is None else np.asarray(self.action_masks, dtype=bool))
-            self.obs = self._norm(next_obs, update=True)
+            self.obs = next_obs
             self.action_masks = infos.get("action_mask")
             taken += n_envs
             for _, ret, length in finished_episodes(infos):

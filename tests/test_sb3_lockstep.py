@@ -1,0 +1,165 @@
+"""Our on-policy agents against Stable-Baselines3 in lockstep, built as `rlkit bench` builds the two sides.
+
+When a bench's two sides differ, these tests say whether the algorithm differs or only the random draws:
+- a rollout each side collects from the same weights and env seeds (actions made near-deterministic by a
+  tiny std) holds the same normalized observations, rewards, values, advantages and returns, and leaves
+  the same VecNormalize statistics (truncation bootstrap included);
+- an update of each side from the same weights, rollout and minibatch order ends at the same weights
+  (PPO and A2C, gradients by hand and by autograd, Discrete and Box actions).
+"""
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit.bench import build_sb3
+from rlkit.overrides import parse_words
+from rlkit.rollout import Batch, Collector, RolloutBuffer
+from rlkit.runs import resolve_spec
+from rlkit.train import build
+
+# our ActorCritic's parameter names -> SB3's ActorCriticPolicy's (separate MLP trunks)
+SB3_NAMES = (("pi_trunk.body.", "mlp_extractor.policy_net."), ("v_trunk.body.", "mlp_extractor.value_net."),
+             ("pi_head.linear.", "action_net."), ("v_head.linear.", "value_net."), ("pi_head.log_std", "log_std"))
+
+
+def sb3_key(key: str) -> str:
+    for ours, theirs in SB3_NAMES:
+        if key.startswith(ours):
+            return theirs + key[len(ours):]
+    raise KeyError(key)
+
+
+def make_pair(words: list[str]) -> tuple[Any, Any, Any, Any]:
+    """(our agent, its env, the SB3 model, its VecNormalize) for one bench command line."""
+    spec = resolve_spec(parse_words(words), words)
+    agent, env = build(spec)
+    model, vecnorm, _ = build_sb3(spec)
+    return agent, env, model, vecnorm
+
+
+def copy_weights(model: Any, agent: Any) -> None:
+    """SB3's policy weights into ours (in place: the optimizer's flat buffer keeps them)."""
+    theirs = model.policy.state_dict()
+    agent.policy.load_state_dict({k: theirs[sb3_key(k)].clone() for k in agent.policy.state_dict()})
+
+
+def weight_gap(model: Any, agent: Any) -> float:
+    """Largest |ours - SB3's| over every parameter, relative to that parameter's largest entry."""
+    theirs = model.policy.state_dict()
+    return max(float((v - theirs[sb3_key(k)]).abs().max() / theirs[sb3_key(k)].abs().max().clamp_min(1e-12))
+               for k, v in agent.policy.state_dict().items())
+
+
+def sb3_batch(rb: Any, agent: Any) -> Batch:
+    """SB3's filled rollout buffer as our Batch, rows in SB3's (env-major) order."""
+    n = rb.buffer_size * rb.n_envs
+
+    def flat(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a.swapaxes(0, 1).reshape(n, *a.shape[2:])), dtype=torch.float32)
+
+    actions = flat(rb.actions).reshape(n, *agent.policy.action_shape)
+    if agent.policy.action_dtype != np.float32:
+        actions = actions.long()
+    return Batch(flat(rb.observations), actions, flat(rb.log_probs), flat(rb.values), flat(rb.advantages),
+                 flat(rb.returns), None)
+
+
+class _Enough(Exception):
+    pass
+
+
+def in_lockstep(model: Any, agent: Any, rollouts: int, after_collect: Any) -> None:
+    """SB3's learn() over our total_steps (so schedules see the same progress), calling after_collect(train)
+    where SB3 would train, stopped after `rollouts` rollouts."""
+    train, done = model.train, [0]
+
+    def train_and_count() -> None:
+        after_collect(train)
+        done[0] += 1
+        if done[0] == rollouts:
+            raise _Enough
+
+    model.train = train_and_count
+    with pytest.raises(_Enough):
+        model.learn(agent.cfg.total_steps)
+
+
+@pytest.mark.parametrize(("words", "hand"), [
+    (["agent=ppo", "env=pendulum", "n_envs=2"], True),
+    (["agent=ppo", "env=pendulum", "n_envs=2"], False),
+    (["agent=ppo", "env=cartpole", "n_envs=4", "n_steps=64", "batch_size=64", "n_epochs=3"], True),
+    (["agent=a2c", "env=cartpole", "n_envs=4", "n_steps=16"], True),
+    (["agent=a2c", "env=cartpole", "n_envs=4", "n_steps=16"], False),
+    (["agent=a2c", "env=pendulum", "n_envs=4"], True),
+])
+def test_update_equals_sb3(words: list[str], hand: bool) -> None:
+    """From the same weights and SB3's rollout, in SB3's minibatch order, one update of ours = one of SB3's."""
+    agent, _, model, _ = make_pair([*words, "seed=0", "threads=1"])
+    assert agent.hand_grad  # a small CPU MLP: the hand path is the default; `hand=False` checks autograd's
+    agent.hand_grad = hand
+    gaps: list[float] = []
+
+    def update_both(sb3_train: Any) -> None:
+        batch = sb3_batch(model.rollout_buffer, agent)
+        state = np.random.get_state()  # SB3 draws each epoch's minibatch order from numpy's global generator
+        orders = [np.random.permutation(len(batch.obs)) for _ in range(getattr(model, "n_epochs", 1))]
+        np.random.set_state(state)
+        copy_weights(model, agent)
+        sb3_train()
+        agent.buffer = SimpleNamespace(get=lambda device=None, mask=None: batch)
+        agent.rng = SimpleNamespace(permutation=lambda n, it=iter(orders): next(it))
+        agent.step = model.num_timesteps  # schedules (lr, clip range) at the same progress
+        for group in agent.optimizer.param_groups:
+            group["lr"] = agent.lr()
+        agent.update()
+        gaps.append(weight_gap(model, agent))
+
+    in_lockstep(model, agent, 3, update_both)
+    assert len(gaps) == 3
+    assert max(gaps) < 1e-4, gaps
+
+
+@pytest.mark.parametrize("agent_name", ["ppo", "a2c"])
+def test_rollout_equals_sb3(agent_name: str) -> None:
+    """Same weights, env seeds and (near-deterministic) actions: the same rollout, normalization and GAE."""
+    words = [f"agent={agent_name}", "env=pendulum", "n_envs=2", "n_steps=128", "log_std_init=-20", "seed=0",
+             "threads=1"]
+    agent, env, model, vecnorm = make_pair(words)
+    assert vecnorm is not None and agent.obs_norm is not None and agent.reward_norm is not None
+    copy_weights(model, agent)
+    cfg = agent.cfg
+    agent.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, env.single_observation_space.shape, np.float32,
+                                 agent.policy.action_shape, agent.policy.action_dtype)
+    collector = Collector(env, agent.policy, "cpu", agent.obs_norm, agent.reward_norm)
+    collector.reset(seed=cfg.seed)
+    truncations = [0]
+
+    def compare(sb3_train: Any) -> None:
+        agent.collect(collector, 10**9, None)
+        b, rb = agent.buffer, model.rollout_buffer
+        truncations[0] += int(b.truncated.sum())
+
+        def close(ours: Any, theirs: Any) -> None:
+            np.testing.assert_allclose(np.asarray(ours, np.float64), np.asarray(theirs, np.float64).reshape(
+                np.shape(ours)), rtol=1e-4, atol=1e-4)
+
+        close(b.obs, rb.observations)
+        close(b.actions, rb.actions)
+        close(b.values, rb.values)
+        # SB3 folds the truncation bootstrap into the reward: r + gamma V(real final obs)
+        close(b.rewards + np.where(b.truncated, cfg.gamma * b.final_values, 0.0), rb.rewards)
+        close(b.adv, rb.advantages)
+        close(b.ret, rb.returns)
+        close(agent.obs_norm.rms.mean, vecnorm.obs_rms.mean)
+        close(agent.obs_norm.rms.var, vecnorm.obs_rms.var)
+        close(agent.reward_norm.rms.var, vecnorm.ret_rms.var)
+        assert agent.obs_norm.rms.count == vecnorm.obs_rms.count
+        sb3_train()
+        copy_weights(model, agent)
+
+    in_lockstep(model, agent, 3, compare)  # 3 x 128 steps: every env's first episode truncates at step 200
+    assert truncations[0] == cfg.n_envs
