@@ -5,7 +5,9 @@ Figures per column (a side, or a sweep config), over the runs that finished:
 success rate (runs whose evaluation reached the threshold at some point), median and IQR of the
 time to the first such evaluation in env steps and in training seconds (successful runs only), IQM of
 the final evaluation with a 95% percentile-bootstrap CI over seeds (rlkit.stats), median training
-steps/s (after `measure_after`) and median peak resident memory of the run's process.
+steps/s (after `measure_after`) and median peak resident memory of the run's process. A bench against
+SB3 adds the final evaluations' IQM difference (ours - SB3) with a bootstrap CI and the probability of
+improvement (Agarwal et al. 2021), so a gap the seeds cannot resolve reads as such.
 """
 
 from __future__ import annotations
@@ -241,6 +243,20 @@ def plot(plan: Any, runs: list[Any], path: Path) -> Path:
 # report.md
 
 
+def comparison(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    """Report lines on the final evaluations of the two sides: the IQM difference with a bootstrap CI and the
+    probability of improvement, so a small gap is not read as a result when the seeds cannot resolve it."""
+    ours, theirs = summaries["rlkit"]["final_values"], summaries["sb3"]["final_values"]
+    if not ours or not theirs:
+        return []
+    d, lo, hi = stats.difference_ci(ours, theirs)
+    verdict = ("the CI contains 0: these seeds do not tell the two apart" if lo <= 0 <= hi else
+               f"the CI excludes 0: rlkit is {'ahead' if lo > 0 else 'behind'} at these seeds")
+    return [f"Final eval, rlkit - SB3: IQM difference {d:+,.1f}, 95% bootstrap CI [{lo:+,.1f}, {hi:+,.1f}] "
+            f"(each side resampled over its {len(ours)} / {len(theirs)} seeds; {verdict}); probability that a "
+            f"run of ours ends above a run of SB3's: {stats.probability_of_improvement(ours, theirs):.2f}.", ""]
+
+
 def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
     """Write report.md and curves.png into plan.out; return the summary table."""
     from rlkit.bench import REFERENCES
@@ -274,6 +290,7 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
         "",
         tab,
         "",
+        *(comparison(summaries) if plan.sb3 is not None else []),
         "## Setting",
         f"- Machine: {machine()}" + (f"; runs on {', '.join(hosts)}" if hosts and hosts != [platform.node()] else ""),
         f"- Versions: {versions(plan.sb3 is not None, extra)}",

@@ -37,6 +37,29 @@ def bootstrap_ci(x: Sequence[float] | np.ndarray, stat: Callable[[np.ndarray], f
     return float(lo), float(hi)
 
 
+def difference_ci(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+                  stat: Callable[[np.ndarray], float] = iqm, reps: int = 2000, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """(stat(a) - stat(b), CI low, CI high): a percentile bootstrap resampling each side over its own seeds.
+    A CI that contains 0 means this many seeds cannot tell the two apart."""
+    x, y = (np.asarray(v, dtype=np.float64).ravel() for v in (a, b))
+    if x.size == 0 or y.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    ix, iy = rng.integers(x.size, size=(reps, x.size)), rng.integers(y.size, size=(reps, y.size))
+    diffs = np.array([stat(x[i]) - stat(y[j]) for i, j in zip(ix, iy, strict=True)])
+    lo, hi = np.quantile(diffs, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return stat(x) - stat(y), float(lo), float(hi)
+
+
+def probability_of_improvement(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """P(X > Y) + P(X = Y) / 2 for a run X of `a` and a run Y of `b` (Agarwal et al. 2021): 0.5 is a tie."""
+    x, y = (np.asarray(v, dtype=np.float64).ravel() for v in (a, b))
+    if x.size == 0 or y.size == 0:
+        return float("nan")
+    return float(((x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])).mean())
+
+
 def median_iqr(x: Sequence[float] | np.ndarray) -> tuple[float, float, float] | None:
     """(median, 25th percentile, 75th percentile), or None for no values."""
     a = np.asarray([v for v in x if v is not None], dtype=np.float64)

@@ -145,6 +145,20 @@ def test_iqm_and_bootstrap_ci():
     assert narrow[1] - narrow[0] < wide[1] - wide[0]
     assert stats.median_iqr([1, 2, 3, 4, 5]) == (3.0, 2.0, 4.0) and stats.median_iqr([]) is None
     assert bench.parse_seeds(3) == [0, 1, 2] and bench.parse_seeds("2..4") == [2, 3, 4]
+
+
+def test_difference_ci_and_probability_of_improvement():
+    rng = np.random.default_rng(1)
+    same_a, same_b = rng.normal(size=40), rng.normal(size=40)
+    d, lo, hi = stats.difference_ci(same_a, same_b)
+    assert d == pytest.approx(stats.iqm(same_a) - stats.iqm(same_b)) and lo < 0 < hi  # one distribution
+    d, lo, hi = stats.difference_ci(same_a + 3.0, same_b)
+    assert 0 < lo < d < hi  # shifted by 3 standard deviations: resolved
+    assert stats.difference_ci(same_a, same_b) == stats.difference_ci(same_a, same_b)  # seeded: reproducible
+    assert stats.probability_of_improvement([3, 4], [1, 2]) == 1.0
+    assert stats.probability_of_improvement([1, 2], [3, 4]) == 0.0
+    assert stats.probability_of_improvement([1, 3], [2, 3]) == pytest.approx((0 + 0 + 1 + 0.5) / 4)
+    assert np.isnan(stats.probability_of_improvement([], [1.0]))
     assert bench.parse_seeds([5, 1]) == [5, 1]
 
 
@@ -171,7 +185,8 @@ def test_tiny_bench_writes_results_report_and_curves_with_both_sides(cli, tmp_pa
     assert "| figure | rlkit | SB3 | ratio rlkit/SB3 |" in report
     for needle in ("success (eval >= 475", "IQM [95% bootstrap CI]", "training steps/s", "peak resident memory",
                    "torch.set_num_threads(1)", "stable-baselines3 ", "Machine:", "`lr` -> `learning_rate`",
-                   "| `per_alpha` | 0.6 | no SB3 equivalent |", "in the calling process"):
+                   "| `per_alpha` | 0.6 | no SB3 equivalent |", "in the calling process",
+                   "Final eval, rlkit - SB3: IQM difference", "run of ours ends above a run of SB3's"):
         assert needle in report, needle
     assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = [json.loads(line) for line in open(folder / "runs.jsonl")]
