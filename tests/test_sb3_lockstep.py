@@ -1,4 +1,4 @@
-"""Our on-policy agents against Stable-Baselines3 in lockstep, built as `rlkit bench` builds the two sides.
+"""Our agents against Stable-Baselines3 in lockstep, built as `rlkit bench` builds the two sides.
 
 When a bench's two sides differ, these tests say whether the algorithm differs or only the random draws:
 - a rollout each side collects from the same weights and env seeds (actions made near-deterministic by a
@@ -6,7 +6,8 @@ When a bench's two sides differ, these tests say whether the algorithm differs o
   the same VecNormalize statistics (truncation bootstrap included);
 - an update of each side from the same weights, rollout and minibatch order ends at the same weights,
   up to float rounding: under 1e-3 of the update's own step (measured: ~1e-5). PPO and A2C against SB3,
-  gradients by hand and by autograd; TRPO against sb3-contrib; Discrete and Box actions.
+  gradients by hand and by autograd; TRPO against sb3-contrib; Discrete and Box actions;
+- DQN's gradient steps on the batches SB3's DQN drew end at SB3's weights.
 """
 
 from types import SimpleNamespace
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.bench import build_sb3
-from rlkit.overrides import parse_words
+from rlkit import replay
+from rlkit.bench import build_sb3, plan
 from rlkit.rollout import Batch, Collector, RolloutBuffer
 from rlkit.runs import resolve_spec
 from rlkit.train import build
@@ -35,8 +36,10 @@ def sb3_key(key: str) -> str:
 
 
 def make_pair(words: list[str]) -> tuple[Any, Any, Any, Any]:
-    """(our agent, its env, the SB3 model, its VecNormalize) for one bench command line."""
-    spec = resolve_spec(parse_words(words), words)
+    """(our agent, its env, the SB3 model, its VecNormalize) for seed 0 of `rlkit bench <words>`, with our keys
+    that SB3 fixes held at its behaviour as the bench holds them (e.g. dqn: double_q=false)."""
+    job = plan("bench", [*words, "seeds=[0]"]).jobs[0]
+    spec = resolve_spec(job.values, words)
     agent, env = build(spec)
     model, vecnorm, _ = build_sb3(spec)
     return agent, env, model, vecnorm
@@ -113,7 +116,7 @@ def test_update_equals_sb3(words: list[str], hand: bool) -> None:
     agent_name = words[0].split("=")[1]
     if agent_name == "trpo":  # sb3-contrib's; it starts conjugate gradient at 1e-4 N(0, 1) noise, ours at 0
         pytest.importorskip("sb3_contrib")
-    agent, _, model, _ = make_pair([*words, "seed=0", "threads=1"])
+    agent, _, model, _ = make_pair([*words, "threads=1"])
     assert agent.hand_grad == (agent_name != "trpo")  # small CPU MLPs: hand gradients by default (ppo, a2c)
     agent.hand_grad = hand
     gaps: list[float] = []
@@ -154,8 +157,7 @@ def test_update_equals_sb3(words: list[str], hand: bool) -> None:
 @pytest.mark.parametrize("agent_name", ["ppo", "a2c"])
 def test_rollout_equals_sb3(agent_name: str) -> None:
     """Same weights, env seeds and (near-deterministic) actions: the same rollout, normalization and GAE."""
-    words = [f"agent={agent_name}", "env=pendulum", "n_envs=2", "n_steps=128", "log_std_init=-20", "seed=0",
-             "threads=1"]
+    words = [f"agent={agent_name}", "env=pendulum", "n_envs=2", "n_steps=128", "log_std_init=-20", "threads=1"]
     agent, env, model, vecnorm = make_pair(words)
     assert vecnorm is not None and agent.obs_norm is not None and agent.reward_norm is not None
     copy_weights(model, agent)
@@ -191,3 +193,44 @@ def test_rollout_equals_sb3(agent_name: str) -> None:
 
     in_lockstep(model, agent, 3, compare)  # 3 x 128 steps: every env's first episode truncates at step 200
     assert truncations[0] == cfg.n_envs
+
+
+def test_dqn_gradient_steps_equal_sb3() -> None:
+    """From the same online and target weights, SB3's DQN train() and ours make the same gradient steps on the
+    batches SB3 drew (Huber loss, TD targets that ignore truncation, Adam, global norm clipping)."""
+    agent, _, model, _ = make_pair(["agent=dqn", "env=cartpole", "learning_starts=300", "train_freq=64",
+                                    "gradient_steps=8", "threads=1"])
+    assert not agent.cfg.double_q and agent.hand_grad  # held at SB3's DQN; the hand-gradient path
+    names = [k for k in agent.q_net.state_dict()]  # trunk layers then head, as SB3's q_net Sequential
+    sb3_online = [k for k in model.policy.state_dict() if k.startswith("q_net.q_net.")]
+    assert len(names) == len(sb3_online)
+
+    def copy(prefix: str, net: Any) -> None:
+        theirs = model.policy.state_dict()
+        net.load_state_dict({k: theirs[prefix + t[len("q_net.q_net."):]].clone() for k, t in zip(
+            names, sb3_online, strict=True)})
+
+    gaps: list[float] = []
+    train, sample = model.train, model.replay_buffer.sample
+
+    def train_both(gradient_steps: int, batch_size: int) -> None:
+        drawn = []
+        model.replay_buffer.sample = lambda *a, **kw: drawn.append(sample(*a, **kw)) or drawn[-1]
+        copy("q_net.q_net.", agent.q_net)
+        copy("q_net_target.q_net.", agent.target_net)
+        before = {k: v.clone() for k, v in agent.q_net.state_dict().items()}
+        train(gradient_steps, batch_size)
+        for d in drawn:
+            n = len(d.rewards)
+            agent.train_step(replay.Batch(d.observations, d.actions.flatten(), d.rewards.flatten(),
+                                          d.next_observations, d.dones.flatten(),
+                                          torch.full((n,), agent.cfg.gamma), torch.ones(n),
+                                          torch.zeros(n, dtype=torch.int64)))
+        theirs = model.policy.state_dict()
+        gaps.append(max(float((v - theirs[t]).abs().max() / (theirs[t] - before[k]).abs().max().clamp_min(1e-12))
+                        for (k, v), t in zip(agent.q_net.state_dict().items(), sb3_online, strict=True)))
+        assert len(drawn) == gradient_steps
+
+    model.train = train_both
+    model.learn(300 + 3 * 64)
+    assert len(gaps) >= 3 and max(gaps) < 1e-3, gaps
