@@ -5,7 +5,8 @@
     rlkit sweep agent=dqn env=cartpole seeds=0..9 lr=[1e-4,3e-4] [backend=ray] [...]
 
 Protocol (the same for every side): every `eval_every` env steps training pauses and the greedy policy
-plays `eval_episodes` episodes on a separate evaluation env (episode i reset with seed + 10000 + i),
+plays `eval_episodes` episodes on a separate evaluation env (episode i of run seed s reset with
+10000 + s x eval_episodes + i: both sides of a seed play the same episodes, no two seeds share one),
 scored by one function (rlkit.evaluation.evaluate) for both sides; wall time counts training only.
 Both sides build their envs through `envs.make`, so wrappers are identical, and run the same seeds
 with the same torch thread count. Hyperparameters reach SB3 through the agent's table in
@@ -209,12 +210,22 @@ def run_job(job: Job, progress: Callable[[tuple], None] | None = None) -> dict[s
     return asdict(run)
 
 
+def eval_seed(seed: int, episodes: int) -> int:
+    """The env seed of the first evaluation episode of run seed `seed`: 10000 + seed x episodes. Both sides of a
+    seed play the same episodes (a paired comparison), and no two run seeds share one, so the spread over seeds
+    is the spread of independent runs (with seed + 10000 + i, seeds 0-4 played 14 distinct episodes, not 50)."""
+    from rlkit.evaluation import EVAL_SEED_OFFSET
+
+    return EVAL_SEED_OFFSET + seed * max(episodes, 1)
+
+
 def _evaluate(agent: Any, env: Any, job: Job) -> float:
-    from rlkit.evaluation import EVAL_SEED_OFFSET, evaluate
+    from rlkit.evaluation import evaluate
 
     if job.eval_episodes == 0:
         return float("nan")
-    return evaluate(agent, env, job.eval_episodes, job.seed + EVAL_SEED_OFFSET, deterministic=True)["return_mean"]
+    return evaluate(agent, env, job.eval_episodes, eval_seed(job.seed, job.eval_episodes),
+                    deterministic=True)["return_mean"]
 
 
 class RecordingLogger(Logger):

@@ -303,7 +303,8 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
         f"- Protocol: {j0.total_steps:,} env steps per run; every {j0.eval_every:,} steps "
         + (f"`{REFERENCES[plan.reference].measure}` is measured ({REFERENCES[plan.reference].metric})"
            if plan.reference else
-           f"{j0.eval_episodes} greedy episodes on a separate eval env (seeds seed+10000...), raw returns, "
+           f"{j0.eval_episodes} greedy episodes on a separate eval env (episode i of seed s: env seed "
+           f"10000 + {j0.eval_episodes} s + i, the same for both sides), raw returns, "
            "one evaluation function for both sides")
         + f"; training time excludes evaluation; steps/s counted after step {j0.measure_after:,}.",
         f"- Seeds: {plan.opts['seeds']}" + (f"; swept: {', '.join(plan.opts['swept'])}" if plan.opts["swept"] else ""),

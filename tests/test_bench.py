@@ -170,6 +170,25 @@ def _rows(out: Path) -> list[dict]:
     return list(csv.DictReader(open(out / "results.csv")))
 
 
+def test_bench_evaluation_episodes_are_paired_across_sides_and_disjoint_across_seeds(monkeypatch):
+    from rlkit import evaluation
+
+    played: dict[tuple[str, int], list[int]] = {}
+
+    def record(agent, env, episodes, seed, deterministic):
+        played[agent] = list(range(seed, seed + episodes))  # episode i is reset with seed + i
+        return {"return_mean": 0.0}
+
+    monkeypatch.setattr(evaluation, "evaluate", record)
+    for seed in (0, 1, 2, 7):
+        for side in ("rlkit", "sb3"):
+            bench._evaluate((side, seed), None, bench.Job(0, side, side, {}, seed, 1000, 100, 4))
+    for seed in (0, 1, 2, 7):
+        assert played[("rlkit", seed)] == played[("sb3", seed)]  # both sides play the same episodes
+    seen = [e for (side, _), eps in played.items() if side == "rlkit" for e in eps]
+    assert len(seen) == len(set(seen)) == 16 and min(seen) >= evaluation.EVAL_SEED_OFFSET  # no seed shares one
+
+
 def test_tiny_bench_writes_results_report_and_curves_with_both_sides(cli, tmp_path):
     # workers=0 runs in this process (no ~5 s of imports per fresh process); the local test below spawns
     rc, out, err = cli("bench", "agent=dqn", "env=cartpole", "seeds=2", "total_steps=2000", "eval_every=1000",
