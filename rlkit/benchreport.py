@@ -49,6 +49,7 @@ def summarize(runs: list[Any], reached: Callable[[float], bool] | None) -> dict[
         out["wall_to"] = stats.median_iqr([w for _, w in hits if w is not None])
     finals = [r.eval_mean[-1] for r in ok if r.eval_mean and np.isfinite(r.eval_mean[-1])]
     out["final_values"] = finals
+    out["final_by_seed"] = {r.seed: r.eval_mean[-1] for r in ok if r.eval_mean and np.isfinite(r.eval_mean[-1])}
     out["final"] = (stats.iqm(finals), *stats.bootstrap_ci(finals)) if finals else None
     out["sps"] = float(np.median([r.train_steps_per_s for r in ok])) if ok else None
     out["memory"] = float(np.median([r.peak_rss_mb for r in ok])) if ok else None
@@ -246,15 +247,21 @@ def plot(plan: Any, runs: list[Any], path: Path) -> Path:
 def comparison(summaries: dict[str, dict[str, Any]]) -> list[str]:
     """Report lines on the final evaluations of the two sides: the IQM difference with a bootstrap CI and the
     probability of improvement, so a small gap is not read as a result when the seeds cannot resolve it."""
-    ours, theirs = summaries["rlkit"]["final_values"], summaries["sb3"]["final_values"]
-    if not ours or not theirs:
+    by_ours, by_theirs = summaries["rlkit"]["final_by_seed"], summaries["sb3"]["final_by_seed"]
+    if not by_ours or not by_theirs:
         return []
-    d, lo, hi = stats.difference_ci(ours, theirs)
+    paired = set(by_ours) == set(by_theirs)  # the same seeds: the same env and evaluation episodes on each side
+    seeds = sorted(by_ours)
+    ours = [by_ours[s] for s in seeds]
+    theirs = [by_theirs[s] for s in seeds] if paired else list(by_theirs.values())
+    d, lo, hi = stats.difference_ci(ours, theirs, paired=paired)
+    how = (f"seeds resampled in pairs: both sides of a seed share its env and evaluation seeds; {len(seeds)} seeds"
+           if paired else f"each side resampled over its own {len(ours)} / {len(theirs)} seeds")
     verdict = ("the CI contains 0: these seeds do not tell the two apart" if lo <= 0 <= hi else
                f"the CI excludes 0: rlkit is {'ahead' if lo > 0 else 'behind'} at these seeds")
     return [f"Final eval, rlkit - SB3: IQM difference {d:+,.1f}, 95% bootstrap CI [{lo:+,.1f}, {hi:+,.1f}] "
-            f"(each side resampled over its {len(ours)} / {len(theirs)} seeds; {verdict}); probability that a "
-            f"run of ours ends above a run of SB3's: {stats.probability_of_improvement(ours, theirs):.2f}.", ""]
+            f"({how}; {verdict}); probability that a run of ours ends above a run of SB3's: "
+            f"{stats.probability_of_improvement(ours, theirs):.2f}.", ""]
 
 
 def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:

@@ -39,14 +39,18 @@ def bootstrap_ci(x: Sequence[float] | np.ndarray, stat: Callable[[np.ndarray], f
 
 def difference_ci(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
                   stat: Callable[[np.ndarray], float] = iqm, reps: int = 2000, confidence: float = 0.95,
-                  seed: int = 0) -> tuple[float, float, float]:
-    """(stat(a) - stat(b), CI low, CI high): a percentile bootstrap resampling each side over its own seeds.
-    A CI that contains 0 means this many seeds cannot tell the two apart."""
+                  seed: int = 0, paired: bool = False) -> tuple[float, float, float]:
+    """(stat(a) - stat(b), CI low, CI high) by percentile bootstrap. `paired`: a[i] and b[i] share seed i (the
+    same env and evaluation seeds), so seeds are resampled jointly and what the seeds share cancels out;
+    otherwise each side is resampled over its own values. A CI that contains 0: these seeds cannot tell them apart."""
     x, y = (np.asarray(v, dtype=np.float64).ravel() for v in (a, b))
     if x.size == 0 or y.size == 0:
         return float("nan"), float("nan"), float("nan")
+    if paired and x.size != y.size:
+        raise ValueError(f"paired samples need equal lengths, not {x.size} and {y.size}")
     rng = np.random.default_rng(seed)
-    ix, iy = rng.integers(x.size, size=(reps, x.size)), rng.integers(y.size, size=(reps, y.size))
+    ix = rng.integers(x.size, size=(reps, x.size))
+    iy = ix if paired else rng.integers(y.size, size=(reps, y.size))
     diffs = np.array([stat(x[i]) - stat(y[j]) for i, j in zip(ix, iy, strict=True)])
     lo, hi = np.quantile(diffs, [(1 - confidence) / 2, (1 + confidence) / 2])
     return stat(x) - stat(y), float(lo), float(hi)

@@ -155,6 +155,12 @@ def test_difference_ci_and_probability_of_improvement():
     d, lo, hi = stats.difference_ci(same_a + 3.0, same_b)
     assert 0 < lo < d < hi  # shifted by 3 standard deviations: resolved
     assert stats.difference_ci(same_a, same_b) == stats.difference_ci(same_a, same_b)  # seeded: reproducible
+    shared = rng.normal(scale=10.0, size=40)  # what both sides of a seed share (its evaluation episodes)
+    _, lo_i, hi_i = stats.difference_ci(shared + same_a + 2.0, shared + same_b)
+    d, lo_p, hi_p = stats.difference_ci(shared + same_a + 2.0, shared + same_b, paired=True)
+    assert lo_i < 0 < hi_i and 0 < lo_p < d < hi_p  # pairing cancels the shared part: the shift shows
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.difference_ci([1.0, 2.0], [1.0], paired=True)
     assert stats.probability_of_improvement([3, 4], [1, 2]) == 1.0
     assert stats.probability_of_improvement([1, 2], [3, 4]) == 0.0
     assert stats.probability_of_improvement([1, 3], [2, 3]) == pytest.approx((0 + 0 + 1 + 0.5) / 4)
@@ -379,3 +385,25 @@ def test_cnn_policies_get_no_mlp_after_the_nature_cnn(agent):
     assert setup.policy == "CnnPolicy" and setup.kwargs["policy_kwargs"]["net_arch"] == []
     assert "activation_fn" not in setup.kwargs["policy_kwargs"]
     assert any(k == "net.hidden" and "net_arch=[]" in why for k, _, why in setup.unmapped)
+
+
+def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_finals", Path(bench.__file__).parent.parent / "bench" /
+                                                  "compare_finals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "results.csv"
+    rows = ["side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"]
+    for seed, (ours, theirs) in enumerate([(10, 8), (20, 19), (30, 27), (40, 41)]):
+        rows += [f"rlkit,{seed},100,1.0,-500,1,1", f"rlkit,{seed},200,2.0,{ours},1,1",
+                 f"sb3,{seed},100,1.0,-500,1,1", f"sb3,{seed},200,2.0,{theirs},1,1"]
+    path.write_text("\n".join(rows) + "\n")
+    assert module.finals_by_side(path) == {"rlkit": {0: 10.0, 1: 20.0, 2: 30.0, 3: 40.0},
+                                           "sb3": {0: 8.0, 1: 19.0, 2: 27.0, 3: 41.0}}
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path)])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    # IQM of 4 = mean of the middle 2: (20 + 30) / 2 - (19 + 27) / 2 = 2; the last step's eval, not the first
+    assert "IQM difference +2.0" in out and "seeds resampled in pairs" in out and "4 seeds" in out

@@ -1,0 +1,55 @@
+"""The final-evaluation comparison `rlkit bench` writes under its table, recomputed from a results CSV.
+
+    python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv [...]
+
+For each file: rlkit - SB3 IQM difference of the last evaluation of every run, its 95% bootstrap CI
+(seeds resampled in pairs when both sides ran the same seeds: they share env and evaluation seeds)
+and the probability that a run of ours ends above one of SB3's. Works for results written before the
+report had the line (their evaluation seeds may differ: see each report's protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def finals_by_side(path: Path) -> dict[str, dict[int, float]]:
+    """{side: {seed: eval at the run's last step}} from a bench results.csv."""
+    last: dict[tuple[str, int], tuple[int, float]] = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            if not row["seed"]:  # a reference row
+                continue
+            key, step = (row["side"], int(row["seed"])), int(row["step"])
+            if key not in last or step > last[key][0]:
+                last[key] = (step, float(row["eval"]))
+    out: dict[str, dict[int, float]] = {}
+    for (side, seed), (_, value) in last.items():
+        out.setdefault(side, {})[seed] = value
+    return out
+
+
+def main() -> int:
+    from rlkit.benchreport import comparison
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("csv", type=Path, nargs="+")
+    args = p.parse_args()
+    for path in args.csv:
+        sides = finals_by_side(path)
+        if not {"rlkit", "sb3"} <= set(sides):
+            print(f"{path}: no rlkit and sb3 columns (sides: {', '.join(sorted(sides)) or 'none'})")
+            continue
+        lines = comparison({side: {"final_by_seed": sides[side]} for side in ("rlkit", "sb3")})
+        print(f"{path}: {lines[0] if lines else 'no finished runs'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
