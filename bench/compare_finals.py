@@ -23,7 +23,10 @@ def finals_by_side(path: Path) -> dict[str, dict[int, float]]:
     """{side: {seed: eval at the run's last step}} from a bench results.csv."""
     last: dict[tuple[str, int], tuple[int, float]] = {}
     with open(path) as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        if not {"side", "seed", "step", "eval"} <= set(reader.fieldnames or []):
+            raise ValueError(f"{path}: not a bench results.csv")
+        for row in reader:
             if not row["seed"]:  # a reference row
                 continue
             key, step = (row["side"], int(row["seed"])), int(row["step"])
@@ -42,7 +45,16 @@ def main() -> int:
     p.add_argument("csv", type=Path, nargs="+")
     args = p.parse_args()
     for path in args.csv:
-        sides = finals_by_side(path)
+        try:
+            sides = finals_by_side(path)
+        except OSError as e:
+            print(f"error: cannot read {path} ({e.strerror}); pass a bench results file, e.g. "
+                  "bench/results/bench_ppo_pendulum.csv", file=sys.stderr)
+            return 2
+        except (KeyError, ValueError):
+            print(f"error: {path} is not a bench results.csv (it needs side, seed, step and eval columns); "
+                  "pass e.g. bench/results/bench_ppo_pendulum.csv", file=sys.stderr)
+            return 2
         if not {"rlkit", "sb3"} <= set(sides):
             print(f"{path}: no rlkit and sb3 columns (sides: {', '.join(sorted(sides)) or 'none'})")
             continue

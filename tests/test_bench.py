@@ -407,3 +407,8 @@ def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, 
     out = capsys.readouterr().out
     # IQM of 4 = mean of the middle 2: (20 + 30) / 2 - (19 + 27) / 2 = 2; the last step's eval, not the first
     assert "IQM difference +2.0" in out and "seeds resampled in pairs" in out and "4 seeds" in out
+    (tmp_path / "notes.txt").write_text("# not a results file\n")
+    for bad, message in ((tmp_path / "missing.csv", "cannot read"), (tmp_path / "notes.txt", "not a bench results")):
+        monkeypatch.setattr("sys.argv", ["compare_finals.py", str(bad)])
+        assert module.main() == 2
+        assert message in capsys.readouterr().err
