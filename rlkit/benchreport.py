@@ -266,7 +266,7 @@ def comparison(summaries: dict[str, dict[str, Any]]) -> list[str]:
 
 def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
     """Write report.md and curves.png into plan.out; return the summary table."""
-    from rlkit.bench import REFERENCES
+    from rlkit.bench import GREEDY_EVAL, REFERENCES
 
     reached = reached_fn(plan)
     summaries = {label: summarize([r for r in runs if r.label == label], reached) for label in plan.labels}
@@ -309,6 +309,8 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
         f"- Execution: {how}; {len(runs)} runs in {extra.get('elapsed_s', 0):,.0f} s",
         f"- Protocol: {j0.total_steps:,} env steps per run; every {j0.eval_every:,} steps "
         + (f"`{REFERENCES[plan.reference].measure}` is measured ({REFERENCES[plan.reference].metric})"
+           + (f"; episode i of seed s: env seed 10000 + {j0.eval_episodes} s + i"
+              if REFERENCES[plan.reference].measure == GREEDY_EVAL else "")
            if plan.reference else
            f"{j0.eval_episodes} greedy episodes on a separate eval env (episode i of seed s: env seed "
            f"10000 + {j0.eval_episodes} s + i, the same for both sides), raw returns, "

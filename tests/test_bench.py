@@ -239,7 +239,9 @@ def test_agents_without_sb3_bench_against_the_cartpole_maximum_with_the_greedy_e
                        "eval_every=5000", "eval_episodes=3", f"runs.dir={tmp_path}")
     assert rc == 0, out + err
     folder = Path(out.strip().splitlines()[-1])
-    assert "| figure | rlkit | reference | ratio rlkit/reference |" in (folder / "report.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert "| figure | rlkit | reference | ratio rlkit/reference |" in report
+    assert "episode i of seed s: env seed 10000 + 3 s + i" in report  # the greedy evaluation's episodes
     rows = _rows(folder)
     assert rows[0]["side"] == "reference" and float(rows[0]["eval"]) == 500.0
     ours = [(int(r["step"]), float(r["eval"])) for r in rows if r["side"] == "rlkit"]
