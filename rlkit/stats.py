@@ -32,8 +32,12 @@ def bootstrap_ci(x: Sequence[float] | np.ndarray, stat: Callable[[np.ndarray], f
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     idx = rng.integers(a.size, size=(reps, a.size))
-    stats = np.array([stat(a[i]) for i in idx])
-    lo, hi = np.quantile(stats, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return _percentile_interval(np.array([stat(a[i]) for i in idx]), confidence)
+
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central `confidence` interval of bootstrap samples (the percentile method)."""
+    lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(lo), float(hi)
 
 
@@ -52,8 +56,7 @@ def difference_ci(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     ix = rng.integers(x.size, size=(reps, x.size))
     iy = ix if paired else rng.integers(y.size, size=(reps, y.size))
     diffs = np.array([stat(x[i]) - stat(y[j]) for i, j in zip(ix, iy, strict=True)])
-    lo, hi = np.quantile(diffs, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return stat(x) - stat(y), float(lo), float(hi)
+    return (stat(x) - stat(y), *_percentile_interval(diffs, confidence))
 
 
 def probability_of_improvement(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
