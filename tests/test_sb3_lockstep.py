@@ -195,6 +195,37 @@ def test_rollout_equals_sb3(agent_name: str) -> None:
     assert truncations[0] == cfg.n_envs
 
 
+@pytest.mark.parametrize("numpy_acting", [True, False])
+def test_sampled_actions_and_log_probs_equal_sb3s(numpy_acting: bool) -> None:
+    """With real exploration noise and means pushed past the bounds: our rollout stores the unclipped sample and
+    its log-prob under the policy, as SB3 does (the ratio's denominator), with standard normal noise. Both of
+    our acting paths: numpy (small CPU MLPs) and torch."""
+    agent, env, model, _ = make_pair(["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", "log_std_init=0.5",
+                                      "threads=1"])
+    with torch.no_grad():
+        model.policy.action_net.bias.fill_(1.5)  # the mean at ~1.5: about 1 sample in 3 lies outside [-2, 2]
+    copy_weights(model, agent)
+    assert agent.policy.numpy_acting_available()
+    if not numpy_acting:
+        agent.policy.numpy_acting_available = lambda: False
+    cfg = agent.cfg
+    agent.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, env.single_observation_space.shape, np.float32,
+                                 agent.policy.action_shape, agent.policy.action_dtype)
+    collector = Collector(env, agent.policy, "cpu", agent.obs_norm, agent.reward_norm)
+    collector.reset(seed=cfg.seed)
+    agent.collect(collector, 10**9, None)
+    b = agent.buffer
+    obs, actions = torch.as_tensor(b.obs.reshape(-1, 3)), torch.as_tensor(b.actions.reshape(-1, 1))
+    with torch.no_grad():
+        values, logp, _ = model.policy.evaluate_actions(obs, actions)
+        mean = model.policy.get_distribution(obs).distribution.mean.numpy().ravel()
+    assert (np.abs(b.actions) > 2).sum() > 100  # stored unclipped (the env got them clipped)
+    np.testing.assert_allclose(b.logp.ravel(), logp.numpy(), atol=1e-5)
+    np.testing.assert_allclose(b.values.ravel(), values.numpy().ravel(), atol=1e-5)
+    z = (b.actions.ravel() - mean) / np.exp(0.5)
+    assert abs(z.mean()) < 0.15 and abs(z.std() - 1) < 0.15, (z.mean(), z.std())  # 512 draws: sd ~0.04 each
+
+
 def test_dqn_gradient_steps_equal_sb3() -> None:
     """From the same online and target weights, SB3's DQN train() and ours make the same gradient steps on the
     batches SB3 drew (Huber loss, TD targets that ignore truncation, Adam, global norm clipping)."""
