@@ -226,6 +226,26 @@ def test_sampled_actions_and_log_probs_equal_sb3s(numpy_acting: bool) -> None:
     assert abs(z.mean()) < 0.15 and abs(z.std() - 1) < 0.15, (z.mean(), z.std())  # 512 draws: sd ~0.04 each
 
 
+def test_bench_scores_both_sides_alike() -> None:
+    """The bench's greedy evaluation gives the same returns to the same policy on either side: SB3's trained
+    weights and VecNormalize statistics put into ours score what SB3's model scores, episode for episode."""
+    from rlkit.bench import Job, _evaluate, _Sb3Actor
+
+    words = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", "threads=1"]
+    agent, _, model, vecnorm = make_pair(words)
+    model.learn(2048)  # a policy that is not the initial one, and statistics far from their prior
+    copy_weights(model, agent)
+    agent.obs_norm.rms.mean = vecnorm.obs_rms.mean.copy()
+    agent.obs_norm.rms.var = vecnorm.obs_rms.var.copy()
+    vecnorm.training = False
+    spec = resolve_spec(plan("bench", [*words, "seeds=[0]"]).jobs[0].values, words)
+    job = Job(0, "x", "x", {}, seed=3, total_steps=0, eval_every=1, eval_episodes=3)
+    ours = _evaluate(agent, type(agent).make_env(spec.env_ref, spec.config, training=False), job)
+    theirs = _evaluate(_Sb3Actor(model, vecnorm), type(agent).make_env(spec.env_ref, spec.config, training=False), job)
+    assert ours == pytest.approx(theirs, abs=1e-3), (ours, theirs)
+    assert np.abs(vecnorm.obs_rms.var - 1).max() > 0.1  # statistics that matter (1.5 x var moves the score by ~1)
+
+
 def test_dqn_gradient_steps_equal_sb3() -> None:
     """From the same online and target weights, SB3's DQN train() and ours make the same gradient steps on the
     batches SB3 drew (Huber loss, TD targets that ignore truncation, Adam, global norm clipping)."""
