@@ -96,6 +96,25 @@ def in_lockstep(model: Any, agent: Any, rollouts: int, after_collect: Any) -> No
         model.learn(agent.cfg.total_steps)
 
 
+@pytest.mark.parametrize("words", [["agent=ppo", "env=pendulum"], ["agent=ppo", "env=cartpole"],
+                                   ["agent=a2c", "env=cartpole"], ["agent=trpo", "env=pendulum"]])
+def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
+    """The draws the lockstep tests leave out start the same way: every layer initialized from the same
+    distribution as SB3's (orthogonal with the same gain: equal singular values; zero biases; the same log std)."""
+    if words[0] == "agent=trpo":
+        pytest.importorskip("sb3_contrib")
+    agent, _, model, _ = make_pair([*words, "threads=1"])
+    theirs = model.policy.state_dict()
+    for k, v in agent.policy.state_dict().items():
+        t = theirs[sb3_key(k)]
+        assert v.shape == t.shape, k
+        if v.ndim == 2:
+            np.testing.assert_allclose(torch.linalg.svdvals(v), torch.linalg.svdvals(t), rtol=1e-4, err_msg=k)
+            assert not torch.equal(v, t)  # drawn, not copied
+        else:
+            np.testing.assert_array_equal(v, t, err_msg=k)  # biases 0, log std at log_std_init
+
+
 @pytest.mark.parametrize(("words", "hand"), [
     (["agent=ppo", "env=pendulum", "n_envs=2"], True),
     (["agent=ppo", "env=pendulum", "n_envs=2"], False),
