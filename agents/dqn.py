@@ -34,7 +34,7 @@ import envs
 import nets
 from agents.base import Agent
 from rlkit import schedules
-from rlkit.checkpoint import Checkpointer
+from rlkit.checkpoint import Checkpointer, load_weights
 from rlkit.config import NetConfig, NonNegInt, PositiveFloat, PositiveInt, Prob, Schedule, TrainConfig
 from rlkit.device import resolve_device
 from rlkit.errors import UserError
@@ -358,12 +358,7 @@ class DQN(Agent):
         return {k: v for k, v in self.state_dict().items() if k != "replay"}  # acting needs no replay memory
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            self.q_net.load_state_dict(state["q_net"])
-            self.target_net.load_state_dict(state["target_net"])
-        except RuntimeError as e:
-            raise UserError(f"checkpoint weights do not fit this network ({str(e).splitlines()[0]}); "
-                            "was the run's net or env changed?") from None
+        load_weights({"q_net": self.q_net, "target_net": self.target_net}, state, "network")
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng = generator_from_state(state["rng"])
         self.step, self.updates = int(state["step"]), int(state["updates"])

@@ -30,7 +30,7 @@ import nets
 from agents.base import Agent
 from nets.policy import ActorCritic
 from rlkit import schedules
-from rlkit.checkpoint import Checkpointer
+from rlkit.checkpoint import Checkpointer, load_weights
 from rlkit.config import NetConfig, NonNegFloat, PositiveFloat, PositiveInt, Prob, TrainConfig
 from rlkit.device import resolve_device
 from rlkit.errors import UserError
@@ -264,11 +264,7 @@ class OnPolicyAgent(Agent):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            self.policy.load_state_dict(state["policy"])
-        except RuntimeError as e:
-            raise UserError(f"checkpoint weights do not fit this policy ({str(e).splitlines()[0]}); "
-                            "was the run's net or env changed?") from None
+        load_weights({"policy": self.policy}, state, "policy")
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng = generator_from_state(state["rng"])
         self.step, self.episode, self.updates = int(state["step"]), int(state["episode"]), int(state["updates"])

@@ -44,6 +44,19 @@ def to_tensors(obj: Any) -> Any:
     return obj
 
 
+def load_weights(modules: dict[str, torch.nn.Module], state: dict[str, Any], what: str) -> None:
+    """Each module's weights from state[name]; weights of another shape are a UserError (one line, naming the
+    likely cause) rather than torch's multi-line RuntimeError."""
+    try:
+        for name, module in modules.items():
+            module.load_state_dict(state[name])
+    except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines()]
+        first = next((line for line in lines[1:] if line), lines[0])  # torch's line 0 only names the class
+        raise UserError(f"checkpoint weights do not fit this {what} ({first.rstrip('.')}); "
+                        "was the run's net or env changed?") from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same folder + fsync + rename."""
     path = Path(path)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,24 @@ def test_damaged_checkpoint_is_a_clear_error(cli, damage):
         rc, out, err = cli(*cmd)
         assert rc == 2, (cmd, err)
         assert len(err.strip().splitlines()) == 1 and "checkpoint" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_checkpoint_of_another_net_is_a_clear_error(cli, agent):
+    """A run's checkpoints replaced by those of a run with another net: eval and resume name the first mismatch."""
+    common = [f"agent={agent}", "env=cartpole", "total_steps=256", "eval_episodes=1"]
+    extra = ["n_steps=64", "n_envs=2"] if agent == "ppo" else ["learning_starts=100"]
+    rc, run, out = cli.train(*common, *extra)
+    assert rc == 0, out
+    rc, other, out = cli.train(*common, *extra, "net.hidden=[32]", "seed=1")
+    assert rc == 0, out
+    shutil.rmtree(run / "checkpoints")
+    shutil.copytree(other / "checkpoints", run / "checkpoints")
+    for cmd in (["eval", str(run)], ["resume", str(run), "total_steps=512"]):
+        rc, out, err = cli(*cmd)
+        assert rc == 2, (cmd, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert "checkpoint weights do not fit" in err and "Missing key(s)" in err and "net or env changed" in err
 
 
 def test_console_script_prints_no_traceback(tmp_path):
