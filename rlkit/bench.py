@@ -8,6 +8,9 @@ Protocol (the same for every side): every `eval_every` env steps training pauses
 plays `eval_episodes` episodes on a separate evaluation env (episode i of run seed s reset with
 10000 + s x eval_episodes + i: both sides of a seed play the same episodes, no two seeds share one),
 scored by one function (rlkit.evaluation.evaluate) for both sides; wall time counts training only.
+On-policy agents pause after the update of the rollout that reaches the evaluation step, on both sides,
+and the last evaluation scores the model training ends with (ours stops at total_steps with a shorter
+last rollout; SB3 finishes its rollout), so both sides are scored after the same number of updates.
 Both sides build their envs through `envs.make`, so wrappers are identical, and run the same seeds
 with the same torch thread count. Hyperparameters reach SB3 through the agent's table in
 rlkit/sb3map.py; keys with no SB3 equivalent are listed in the report. Agents with no SB3 counterpart
@@ -322,6 +325,7 @@ def build_sb3(spec: Any) -> tuple[Any, Any, sb3map.Sb3Setup]:
 
 def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) -> tuple[Any, int, float]:
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
     import envs
 
@@ -329,7 +333,24 @@ def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) 
     eval_env = envs.make(spec.env_ref, training=False)
     actor = _Sb3Actor(model, vecnorm)
     total = setup.total_timesteps
+    # On-policy algorithms are evaluated where ours are: after the update of the rollout that reached the
+    # evaluation point, and at the end on the model learn() returns (evaluating mid-rollout would score a
+    # policy one update behind ours, and the final one would miss SB3's last update). Off-policy ones train
+    # every train_freq steps, as ours do, so both are evaluated at the evaluation point itself.
+    at_update = isinstance(model, OnPolicyAlgorithm)
     state: dict[str, Any] = {"train_s": 0.0, "t0": 0.0, "mark": None, "next": min(job.eval_every, total)}
+
+    def evaluate_if_due(n: int) -> None:
+        if state["next"] is None or n < state["next"]:
+            return
+        state["train_s"] += time.perf_counter() - state["t0"]
+        if vecnorm is not None:
+            vecnorm.training = False
+        on_eval(n, state["train_s"], _evaluate(actor, eval_env, job))
+        if vecnorm is not None:
+            vecnorm.training = True
+        state["next"] = None if n >= total else min((n // job.eval_every + 1) * job.eval_every, total)
+        state["t0"] = time.perf_counter()
 
     class EvalAndClock(BaseCallback):
         """Pauses the training clock to evaluate every eval_every steps (the protocol our side follows)."""
@@ -341,17 +362,17 @@ def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) 
             n = self.num_timesteps
             if state["mark"] is None and n >= job.measure_after:
                 state["mark"] = (n, state["train_s"] + time.perf_counter() - state["t0"])
-            if state["next"] is None or n < state["next"]:
-                return True
-            state["train_s"] += time.perf_counter() - state["t0"]
-            if vecnorm is not None:
-                vecnorm.training = False
-            on_eval(n, state["train_s"], _evaluate(actor, eval_env, job))
-            if vecnorm is not None:
-                vecnorm.training = True
-            state["next"] = None if n >= total else min((n // job.eval_every + 1) * job.eval_every, total)
-            state["t0"] = time.perf_counter()
+            if not at_update:
+                evaluate_if_due(n)
             return True
+
+        def _on_rollout_start(self) -> None:  # the previous rollout's update is done
+            if at_update:
+                evaluate_if_due(self.num_timesteps)
+
+        def _on_training_end(self) -> None:
+            if at_update:
+                evaluate_if_due(self.num_timesteps)
 
     model.learn(total_timesteps=total, callback=EvalAndClock())
     if state["next"] is not None:  # learn() ended between evaluation points

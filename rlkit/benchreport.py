@@ -25,6 +25,14 @@ from rlkit import stats
 FIGURES = ("runs", "success", "steps_to", "wall_to", "final", "sps", "memory")
 
 
+def _on_policy(agent: str) -> bool:
+    """Whether `agent` learns in rollouts (then evaluation points fall on its updates, see rlkit.bench._run_sb3)."""
+    import agents
+    from agents.onpolicy import OnPolicyAgent
+
+    return issubclass(agents.get(agent), OnPolicyAgent)
+
+
 def reached_fn(plan: Any) -> Callable[[float], bool] | None:
     """What counts as reaching the goal: within tolerance of the reference figure, or eval >= threshold."""
     if plan.reference:
@@ -314,7 +322,9 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
            if plan.reference else
            f"{j0.eval_episodes} greedy episodes on a separate eval env (episode i of seed s: env seed "
            f"10000 + {j0.eval_episodes} s + i, the same for both sides), raw returns, "
-           "one evaluation function for both sides")
+           "one evaluation function for both sides"
+           + ("; on-policy, so on both sides after the update of the rollout that reaches the step, the last "
+              "one on the model training ends with" if plan.sb3 is not None and _on_policy(plan.agent) else ""))
         + f"; training time excludes evaluation; steps/s counted after step {j0.measure_after:,}.",
         f"- Seeds: {plan.opts['seeds']}" + (f"; swept: {', '.join(plan.opts['swept'])}" if plan.opts["swept"] else ""),
     ]

@@ -4,6 +4,7 @@ reference benches, sweep grids, failures that are reported rather than lost (loc
 import csv
 import inspect
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -345,6 +346,24 @@ def test_sb3_side_runs_box_actions_with_vecnormalize():
     mark, steps, train_s = bench._run_sb3(spec, job, lambda s, w, v: evals.append((s, v)))
     assert steps == 256 and [s for s, _ in evals] == [128, 256] and train_s > 0
     assert all(-2000 < v < 0 for _, v in evals)  # raw Pendulum returns (200 steps of cost), not normalized ones
+
+
+@pytest.mark.parametrize("agent", ["ppo", "a2c"])
+def test_both_sides_are_evaluated_after_the_same_updates(agent):
+    """On-policy: each evaluation (and the final one) scores a policy after as many updates on either side:
+    after the update of the rollout that reached the evaluation point; at the end, the model learn() returns."""
+    pytest.importorskip("stable_baselines3")
+    words = [f"agent={agent}", "env=pendulum", "n_envs=2", "n_steps=64", "total_steps=500", "seeds=[0]",
+             "eval_every=200", "eval_episodes=1"]
+    job = bench.plan("bench", words).jobs[0]
+    spec = resolve_spec(job.values, words)
+    points = {}
+    for side, run in (("rlkit", bench._run_ours), ("sb3", bench._run_sb3)):
+        points[side] = []
+        run(spec, job, lambda step, train_s, value, side=side: points[side].append(step))
+    # rollouts of 2 x 64 = 128 steps; ours stops at total_steps (the last rollout 116 steps), SB3 finishes it
+    assert points == {"rlkit": [256, 500], "sb3": [256, 512]}
+    assert [math.ceil(s / 128) for s in points["rlkit"]] == [s // 128 for s in points["sb3"]] == [2, 4]
 
 
 @pytest.mark.parametrize("agent", ["ppo", "a2c", "trpo"])
