@@ -335,10 +335,15 @@ def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) 
     total = setup.total_timesteps
     # On-policy algorithms are evaluated where ours are: after the update of the rollout that reached the
     # evaluation point, and at the end on the model learn() returns (evaluating mid-rollout would score a
-    # policy one update behind ours, and the final one would miss SB3's last update). Off-policy ones train
-    # every train_freq steps, as ours do, so both are evaluated at the evaluation point itself.
+    # policy one update behind ours, and the final one would miss SB3's last update); the steps/s span starts
+    # there too, after an update, as ours does. Off-policy ones train every train_freq steps, as ours do, so
+    # both are evaluated (and the span starts) at the step itself.
     at_update = isinstance(model, OnPolicyAlgorithm)
     state: dict[str, Any] = {"train_s": 0.0, "t0": 0.0, "mark": None, "next": min(job.eval_every, total)}
+
+    def mark_if_due(n: int) -> None:
+        if state["mark"] is None and n >= job.measure_after:
+            state["mark"] = (n, state["train_s"] + time.perf_counter() - state["t0"])
 
     def evaluate_if_due(n: int) -> None:
         if state["next"] is None or n < state["next"]:
@@ -359,15 +364,14 @@ def _run_sb3(spec: Any, job: Job, on_eval: Callable[[int, float, float], None]) 
             state["t0"] = time.perf_counter()
 
         def _on_step(self) -> bool:
-            n = self.num_timesteps
-            if state["mark"] is None and n >= job.measure_after:
-                state["mark"] = (n, state["train_s"] + time.perf_counter() - state["t0"])
             if not at_update:
-                evaluate_if_due(n)
+                mark_if_due(self.num_timesteps)
+                evaluate_if_due(self.num_timesteps)
             return True
 
         def _on_rollout_start(self) -> None:  # the previous rollout's update is done
-            if at_update:
+            if at_update:  # so the throughput span starts, as ours does, after that update
+                mark_if_due(self.num_timesteps)
                 evaluate_if_due(self.num_timesteps)
 
         def _on_training_end(self) -> None:

@@ -366,6 +366,40 @@ def test_both_sides_are_evaluated_after_the_same_updates(agent):
     assert [math.ceil(s / 128) for s in points["rlkit"]] == [s // 128 for s in points["sb3"]] == [2, 4]
 
 
+def test_throughput_spans_hold_the_same_updates_on_both_sides(monkeypatch):
+    """steps/s is counted after measure_after: on both sides the span starts after the update of the rollout that
+    reached it, so it holds as many updates as rollouts (a clock that advances only in updates counts them)."""
+    import agents.ppo
+
+    pytest.importorskip("stable_baselines3")
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+
+    def ticking(update):
+        def wrapped(*args, **kwargs):
+            clock[0] += 1.0
+            return update(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(agents.ppo.PPO, "update", ticking(agents.ppo.PPO.update))
+    build_sb3 = bench.build_sb3
+
+    def ticking_sb3(spec):
+        model, vecnorm, setup = build_sb3(spec)
+        model.train = ticking(model.train)
+        return model, vecnorm, setup
+
+    monkeypatch.setattr(bench, "build_sb3", ticking_sb3)
+    words = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=64", "n_epochs=1", "total_steps=512", "seeds=[0]",
+             "eval_every=512", "eval_episodes=1", "measure_after=128"]
+    job = bench.plan("bench", words).jobs[0]
+    spec = resolve_spec(job.values, words)
+    for run in (bench._run_ours, bench._run_sb3):
+        mark, steps, train_s = run(spec, job, lambda *a: None)
+        # 4 rollouts of 128 steps; the span after step 128 holds rollouts 2-4 and their 3 updates
+        assert (mark[0], steps, train_s - mark[1]) == (128, 512, 3.0), run.__name__
+
+
 @pytest.mark.parametrize("agent", ["ppo", "a2c", "trpo"])
 def test_our_on_policy_configs_are_fully_covered_and_schedules_translate(agent):
     """Every key of our agent's resolved CartPole config is translated, set by the harness or listed with a
