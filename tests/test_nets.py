@@ -38,6 +38,10 @@ def test_cnn_shape_and_uint8_scaling():
     q = net(obs)
     assert q.shape == (3, 6) and q.dtype == torch.float32
     torch.testing.assert_close(net(obs.float() / 255), q, rtol=0, atol=0)  # uint8 is scaled inside the net
+    scaled = (obs.float() / 255).contiguous(memory_format=torch.channels_last)
+    before = scaled.clone()
+    torch.testing.assert_close(net(scaled), q, rtol=0, atol=0)
+    assert torch.equal(scaled, before)  # a float input already in the trunk's layout is read, not scaled in place
 
 
 def test_cnn_channels_last_path_is_the_nchw_network():
