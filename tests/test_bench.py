@@ -214,6 +214,7 @@ def test_tiny_bench_writes_results_report_and_curves_with_both_sides(cli, tmp_pa
                    "| `per_alpha` | 0.6 | no SB3 equivalent |", "in the calling process",
                    "Final eval, rlkit - SB3: IQM difference", "run of ours ends above a run of SB3's"):
         assert needle in report, needle
+    assert "on-policy, so on both sides after the update" not in report  # dqn: evaluated at the step itself
     assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = [json.loads(line) for line in open(folder / "runs.jsonl")]
     assert len(runs) == 4 and all(r["error"] is None and r["peak_rss_mb"] > 50 for r in runs)
@@ -364,6 +365,13 @@ def test_both_sides_are_evaluated_after_the_same_updates(agent):
     # rollouts of 2 x 64 = 128 steps; ours stops at total_steps (the last rollout 116 steps), SB3 finishes it
     assert points == {"rlkit": [256, 500], "sb3": [256, 512]}
     assert [math.ceil(s / 128) for s in points["rlkit"]] == [s // 128 for s in points["sb3"]] == [2, 4]
+
+
+def test_report_names_the_update_aligned_evaluation_for_on_policy_agents_only():
+    from rlkit.benchreport import _on_policy
+
+    assert [_on_policy(a) for a in ("ppo", "a2c", "trpo", "reinforce")] == [True] * 4
+    assert [_on_policy(a) for a in ("dqn", "es", "q_learning")] == [False] * 3
 
 
 def test_throughput_spans_hold_the_same_updates_on_both_sides(monkeypatch):
