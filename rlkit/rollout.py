@@ -243,7 +243,8 @@ class Policy(Protocol):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor: ...
 
-    # optional: numpy_acting_available() -> bool, numpy_step(obs, action_mask) and numpy_value(obs) on numpy arrays
+    # optional: numpy_acting_available() -> bool and numpy_actor() -> an object with step(obs, action_mask) and
+    # value(obs) on numpy arrays, valid for one rollout
 
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
         """Sampled actions -> what the env is stepped with (Box actions clipped to the bounds)."""
@@ -298,11 +299,12 @@ class Collector:
             self.reset()
         n_envs = buffer.n_envs
         taken, episodes = 0, 0
-        numpy_policy = getattr(self.policy, "numpy_acting_available", lambda: False)()  # small CPU MLPs
+        numpy_policy = self.policy.numpy_actor() if getattr(self.policy, "numpy_acting_available",
+                                                            lambda: False)() else None  # small CPU MLPs
         for _ in range(n_steps):
             self.fresh = False
-            if numpy_policy:
-                actions, logp, values = self.policy.numpy_step(self.obs, self.action_masks)
+            if numpy_policy is not None:
+                actions, logp, values = numpy_policy.step(self.obs, self.action_masks)
             else:
                 masks = None if self.action_masks is None else self._tensor(np.asarray(self.action_masks, dtype=bool))
                 actions, logp, values = (x.cpu().numpy() for x in self.policy.step(self._tensor(self.obs), masks))
@@ -335,5 +337,7 @@ class Collector:
         buffer.last_values[:] = self._value(self.obs, numpy_policy)
         return taken, episodes
 
-    def _value(self, obs: np.ndarray, numpy_policy: bool) -> np.ndarray:
-        return self.policy.numpy_value(obs) if numpy_policy else self.policy.value(self._tensor(obs)).cpu().numpy()
+    def _value(self, obs: np.ndarray, numpy_policy: Any) -> np.ndarray:
+        if numpy_policy is not None:
+            return numpy_policy.value(obs)
+        return self.policy.value(self._tensor(obs)).cpu().numpy()
