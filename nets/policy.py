@@ -261,27 +261,31 @@ class ActorCritic(nn.Module):
         """evaluate(obs, actions, action_mask) without an autograd graph, plus the tape hand_backward needs."""
         from nets import handgrad
 
+        if torch.is_grad_enabled():  # (a check, not a no_grad context per call: see handgrad.without_grad)
+            with torch.no_grad():
+                return self.hand_evaluate(obs, actions, action_mask)
         x = obs.float().reshape(obs.shape[0], -1)
         pi_layers = [*self.pi_trunk._linears, self.pi_head.linear]
         v_layers = [*self.v_trunk._linears, self.v_head.linear]
         out, pi_tape = handgrad.forward(pi_layers, self.pi_trunk.activation, x)
         v, v_tape = handgrad.forward(v_layers, self.v_trunk.activation, x)
-        with torch.no_grad():
-            if isinstance(self.pi_head, CategoricalHead):
-                if action_mask is not None:
-                    out = torch.where(action_mask.bool(), out, torch.full_like(out, MASKED_LOGIT))
-                dist: CategoricalDist | DiagGaussianDist = CategoricalDist(out)
-            else:
-                dist = DiagGaussianDist(out, self.pi_head.log_std)
-            logp, entropy = dist.log_prob(actions), dist.entropy()
+        if isinstance(self.pi_head, CategoricalHead):
+            if action_mask is not None:
+                out = torch.where(action_mask.bool(), out, torch.full_like(out, MASKED_LOGIT))
+            dist: CategoricalDist | DiagGaussianDist = CategoricalDist(out)
+        else:
+            dist = DiagGaussianDist(out, self.pi_head.log_std)
+        logp, entropy = dist.log_prob(actions), dist.entropy()
         return logp, entropy, v.squeeze(-1), (dist, actions, action_mask, pi_layers, pi_tape, v_layers, v_tape)
 
-    @torch.no_grad()
     def hand_backward(self, tape: tuple, dlogp: torch.Tensor, dentropy: float, dvalues: torch.Tensor) -> None:
         """Set every parameter's .grad to d loss / d theta, given the loss's derivatives with respect to
         hand_evaluate's log-probs and values (per row) and to each row's entropy."""
         from nets import handgrad
 
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self.hand_backward(tape, dlogp, dentropy, dvalues)
         dist, actions, mask, pi_layers, pi_tape, v_layers, v_tape = tape
         if isinstance(dist, CategoricalDist):
             d_out = dist.grad_logits(actions, dlogp, dentropy)
@@ -296,6 +300,7 @@ class ActorCritic(nn.Module):
                 log_std.grad.copy_(dlog_std)
         handgrad.backward(pi_layers, self.pi_trunk.activation, pi_tape, d_out)
         handgrad.backward(v_layers, self.v_trunk.activation, v_tape, dvalues.unsqueeze(-1))
+        return None
 
     # -- acting through numpy (a few observations per call: torch's per-op overhead dominates) ----------
     def numpy_acting_available(self) -> bool:
