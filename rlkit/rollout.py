@@ -40,11 +40,12 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray
     rewards, values, next_values = (np.asarray(x, dtype=np.float32) for x in (rewards, values, next_values))
     not_terminal = 1.0 - np.asarray(terminated, dtype=np.float32)
     not_done = 1.0 - np.asarray(dones, dtype=np.float32)
+    delta = rewards + gamma * not_terminal * next_values - values  # every step at once; only the trace recurs
+    decay = gamma * lam * not_done
     adv = np.zeros_like(rewards)
     last = np.zeros_like(rewards[0])
     for t in reversed(range(len(rewards))):
-        delta = rewards[t] + gamma * not_terminal[t] * next_values[t] - values[t]
-        last = delta + gamma * lam * not_done[t] * last
+        last = delta[t] + decay[t] * last
         adv[t] = last
     return adv, adv + values
 
