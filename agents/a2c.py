@@ -83,7 +83,9 @@ class A2C(OnPolicyAgent):
         adv = normalize_advantage(data.adv) if cfg.normalize_advantage else data.adv
         if self.hand_grad:  # the same numbers without autograd's per-op overhead (small CPU MLPs)
             logp, entropy, values, tape = self.policy.hand_evaluate(data.obs, data.actions, data.action_masks)
-            _, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
+            # the loss's value is not needed here, only its statistics, and those only when they are logged
+            # (one update in 25 on CartPole; they cost ~20 us of the ~260 us update)
+            stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)[1] if self.log_due else {}
             dlogp, dvalues, dentropy = a2c_loss_grad(adv, values, data.ret, cfg.ent_coef, cfg.vf_coef)
             self.policy.hand_backward(tape, dlogp, dentropy, dvalues)
             stats["losses/grad_norm"] = self.optimizer.clip_step(cfg.max_grad_norm)

@@ -144,6 +144,8 @@ class OnPolicyAgent(Agent):
         self.buffer: RolloutBuffer | None = None
         self.collector: Collector | None = None
         self._last_log = -LOG_EVERY
+        self.log_due = True
+        """whether the coming update's metrics will be logged (an update may skip statistics nobody reads)"""
 
     # -- hooks an agent may override --------------------------------------------------------------
     def uses_critic(self) -> bool:
@@ -214,9 +216,10 @@ class OnPolicyAgent(Agent):
             lr = self.lr()
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            self.log_due = self.step - self._last_log >= LOG_EVERY or self.step >= total_steps
             metrics = self.update()
             self.updates += 1
-            if self.step - self._last_log >= LOG_EVERY or self.step >= total_steps:
+            if self.log_due:
                 self._last_log = self.step
                 logger.log(self.step, {**metrics, "charts/lr": lr, "charts/updates": self.updates,
                                        **self._critic_metrics()})

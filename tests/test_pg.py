@@ -307,3 +307,34 @@ def test_a2c_loss_grad_is_the_gradient_of_a2c_loss():
     torch.testing.assert_close(dlogp, logp.grad)
     torch.testing.assert_close(dvalues, values.grad)
     torch.testing.assert_close(torch.full((40,), dentropy), entropy.grad)
+
+
+def test_a2c_logs_its_loss_statistics_on_every_logged_update(cli):
+    """A2C computes its loss statistics only for the updates that are logged (agent.log_due): every metrics row
+    of an update (one per LOG_EVERY steps and the last) still carries them, and an unlogged update skips them."""
+    import csv
+
+    from agents.onpolicy import LOG_EVERY
+
+    rc, run, out = cli.train("agent=a2c", "env=cartpole", "total_steps=4200", "eval_episodes=1")
+    assert rc == 0, out
+    rows = [r for r in csv.DictReader((run / "metrics.csv").open()) if r["losses/grad_norm"]]
+    assert [int(r["step"]) for r in rows] == [40, 1040, 2040, 3040, 4040, 4200]
+    assert LOG_EVERY == 1000
+    for r in rows:
+        assert all(r[k] and math.isfinite(float(r[k])) for k in ("losses/policy", "losses/value", "losses/entropy"))
+
+    from agents import get
+    from rlkit.vec import make_vec
+
+    cls = get("a2c")
+    cfg = cls.Config(seed=0, total_steps=80, n_envs=8, device="cpu")
+    env = make_vec(lambda: gym.make("CartPole-v1"), cfg.n_envs)
+    agent = cls(cfg, env)
+    assert agent.hand_grad
+    agent.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, (4,), np.float32, (), np.int64)
+    agent.collect(Collector(env, agent.policy), 80, None)
+    agent.log_due = False
+    assert set(agent.update()) == {"losses/grad_norm"}
+    agent.log_due = True
+    assert {"losses/policy", "losses/value", "losses/entropy", "losses/grad_norm"} <= set(agent.update())
