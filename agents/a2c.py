@@ -84,7 +84,7 @@ class A2C(OnPolicyAgent):
         if self.hand_grad:  # the same numbers without autograd's per-op overhead (small CPU MLPs)
             logp, entropy, values, tape = self.policy.hand_evaluate(data.obs, data.actions, data.action_masks)
             # the loss's value is not needed here, only its statistics, and those only when they are logged
-            # (one update in 25 on CartPole; they cost ~20 us of the ~260 us update)
+            # (one update in 25 on CartPole; with their conversion to floats they cost ~45 us of a ~230 us update)
             stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)[1] if self.log_due else {}
             dlogp, dvalues, dentropy = a2c_loss_grad(adv, values, data.ret, cfg.ent_coef, cfg.vf_coef)
             self.policy.hand_backward(tape, dlogp, dentropy, dvalues)
@@ -93,4 +93,4 @@ class A2C(OnPolicyAgent):
             logp, entropy, values = self.policy.evaluate(data.obs, data.actions, data.action_masks)
             loss, stats = a2c_loss(logp, adv, values, data.ret, entropy, cfg.ent_coef, cfg.vf_coef)
             stats["losses/grad_norm"] = self.gradient_step(loss)
-        return mean_stats([stats])
+        return mean_stats([stats]) if self.log_due else {}
