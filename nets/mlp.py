@@ -86,11 +86,11 @@ def numpy_views(owner: nn.Module, key: str, layers: Sequence[nn.Linear]) -> list
     """(W^T, b) of each layer as numpy views of the live float32 CPU weights (no copy), cached on `owner` under
     `key` and rebuilt when a weight's storage moves (e.g. `.data` replaced or a flat optimizer took it)."""
     cache = owner.__dict__.get(key)
-    if cache is None or any(t.data_ptr() != ptr for t, ptr in cache[0]):
+    if cache is None or [t.data_ptr() for t in cache[0]] != cache[1]:
         tensors = [t for m in layers for t in (m.weight, m.bias)]
         views = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in layers]
-        cache = owner.__dict__[key] = ([(t, t.data_ptr()) for t in tensors], views)
-    return cache[1]
+        cache = owner.__dict__[key] = (tensors, [t.data_ptr() for t in tensors], views)
+    return cache[2]
 
 
 def numpy_stack(views: Sequence[tuple[np.ndarray, np.ndarray]], activation: str, x: np.ndarray,

@@ -348,12 +348,12 @@ class NumpyActor:
     def __init__(self, policy: ActorCritic):
         from nets.mlp import numpy_views
 
-        assert policy.v_trunk is not None and policy.v_head is not None
-        self.pi = numpy_views(policy, "_numpy_pi", [*policy.pi_trunk._linears, policy.pi_head.linear])
-        self.v = numpy_views(policy, "_numpy_v", [*policy.v_trunk._linears, policy.v_head.linear])
-        self.pi_activation, self.v_activation = policy.pi_trunk.activation, policy.v_trunk.activation
-        head = policy.pi_head
-        self.log_std = None if isinstance(head, CategoricalHead) else head.log_std.detach().numpy()
+        pi_trunk, pi_head, v_trunk, v_head = policy.pi_trunk, policy.pi_head, policy.v_trunk, policy.v_head
+        assert v_trunk is not None and v_head is not None
+        self.pi = numpy_views(policy, "_numpy_pi", [*pi_trunk._linears, pi_head.linear])
+        self.v = numpy_views(policy, "_numpy_v", [*v_trunk._linears, v_head.linear])
+        self.pi_activation, self.v_activation = pi_trunk.activation, v_trunk.activation
+        self.log_std = None if isinstance(pi_head, CategoricalHead) else pi_head.log_std.detach().numpy()
 
     def step(self, obs: np.ndarray, action_mask: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -197,3 +197,21 @@ def test_numpy_step_samples_the_policy_and_reports_its_numbers():
         a_t, logp_t, v_t = box.step(torch.as_tensor(x))
     for got, want in ((a_np, a_t), (logp_np, logp_t), (v_np, v_t)):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_numpy_actor_acts_with_the_live_weights_after_they_move():
+    """The numpy views of the weights are rebuilt when their storage moves (a flat optimizer takes the
+    parameters; `.data` replaced), so each new actor computes with the live weights."""
+    from rlkit.optim import FlatAdam
+
+    ac = ActorCritic(gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2))
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    v0 = ac.numpy_actor().value(x)
+    FlatAdam(ac.parameters())  # every parameter becomes a view into one flat buffer
+    with torch.no_grad():
+        ac.v_head.linear.bias.add_(1.0)
+    np.testing.assert_allclose(ac.numpy_actor().value(x), v0 + 1.0, rtol=1e-6)
+    ac.v_head.linear.bias.data = ac.v_head.linear.bias.data + 1.0
+    np.testing.assert_allclose(ac.numpy_actor().value(x), v0 + 2.0, rtol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(ac.value(torch.as_tensor(x)).numpy(), v0 + 2.0, rtol=1e-5)
