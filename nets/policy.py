@@ -256,14 +256,15 @@ class ActorCritic(nn.Module):
         self.__dict__.pop("_hand_grad_ok", None)  # dtype or device may change
         return super()._apply(fn, recurse)
 
-    def hand_evaluate(self, obs: torch.Tensor, actions: torch.Tensor, action_mask: torch.Tensor | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
-        """evaluate(obs, actions, action_mask) without an autograd graph, plus the tape hand_backward needs."""
+    def hand_evaluate(self, obs: torch.Tensor, actions: torch.Tensor, action_mask: torch.Tensor | None = None,
+                      entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, tuple]:
+        """evaluate(obs, actions, action_mask) without an autograd graph, plus the tape hand_backward needs
+        (entropy=False: None for the entropies, for a caller whose gradient does not need their values)."""
         from nets import handgrad
 
         if torch.is_grad_enabled():  # (a check, not a no_grad context per call: see handgrad.without_grad)
             with torch.no_grad():
-                return self.hand_evaluate(obs, actions, action_mask)
+                return self.hand_evaluate(obs, actions, action_mask, entropy)
         x = obs.float().reshape(obs.shape[0], -1)
         pi_layers = [*self.pi_trunk._linears, self.pi_head.linear]
         v_layers = [*self.v_trunk._linears, self.v_head.linear]
@@ -275,8 +276,8 @@ class ActorCritic(nn.Module):
             dist: CategoricalDist | DiagGaussianDist = CategoricalDist(out)
         else:
             dist = DiagGaussianDist(out, self.pi_head.log_std)
-        logp, entropy = dist.log_prob(actions), dist.entropy()
-        return logp, entropy, v.squeeze(-1), (dist, actions, action_mask, pi_layers, pi_tape, v_layers, v_tape)
+        return (dist.log_prob(actions), dist.entropy() if entropy else None, v.squeeze(-1),
+                (dist, actions, action_mask, pi_layers, pi_tape, v_layers, v_tape))
 
     def hand_backward(self, tape: tuple, dlogp: torch.Tensor, dentropy: float, dvalues: torch.Tensor) -> None:
         """Set every parameter's .grad to d loss / d theta, given the loss's derivatives with respect to
