@@ -236,3 +236,20 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "rlkit: error: gamma=1.5 is out of range: gamma must be in [0, 1]"
     assert proc.stdout == "" and not any(tmp_path.iterdir())
+
+
+def test_metrics_rows_reach_the_disk_by_each_checkpoint(tmp_path, monkeypatch):
+    """metrics.csv is flushed at most once a second while rows arrive, and always when a checkpoint takes the
+    logger's state_dict (and at close): a run killed after a checkpoint has every row up to it on disk."""
+    from rlkit import logger as logger_mod
+
+    monkeypatch.setattr(logger_mod, "FLUSH_EVERY_S", 3600.0)  # no timed flush within the test
+    logger = logger_mod.Logger(tmp_path, 100, tensorboard=False, progress=False)
+    for step in range(1, 4):
+        logger.episode(step, 1.0, 1)
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == 1  # the header (written whole); rows buffered
+    logger.state_dict()
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == 4  # header + 3 rows
+    logger.episode(4, 1.0, 1)
+    logger.close()
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == 5
