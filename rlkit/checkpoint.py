@@ -57,15 +57,18 @@ def load_weights(modules: dict[str, torch.nn.Module], state: dict[str, Any], wha
                         "was the run's net or env changed?") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder + fsync + rename."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` via a temp file in the same folder + fsync + rename: readers see the old file or
+    the new one, never a part. durable=False skips the fsync (~1 ms): still whole after a process crash, but
+    an OS crash may leave the old version (for files appended to without fsync anyway, e.g. metrics.csv)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -73,8 +76,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode(), durable)
 
 
 class Checkpointer:

@@ -66,7 +66,7 @@ class Logger:
                 self.columns = rows[0]
                 self._known = set(self.columns)
                 keep = [r for r in rows[1:] if r and int(float(r[0])) <= step]
-                atomic_write_text(self.path, _csv_text([self.columns, *keep]))
+                atomic_write_text(self.path, _csv_text([self.columns, *keep]), durable=False)
         self._tb_purge = step
 
     # -- logging ----------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ class Logger:
         self.columns += new
         self._known.update(new)
         rows = [r + [""] * (len(self.columns) - len(r)) for r in rows]
-        atomic_write_text(self.path, _csv_text([self.columns, *rows]))
+        atomic_write_text(self.path, _csv_text([self.columns, *rows]), durable=False)
 
     def _writer(self):
         if not self._tb_enabled:

@@ -47,3 +47,22 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_write_text(path, "new")
     assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_write_fsyncs_unless_told_not_to(tmp_path, monkeypatch):
+    """Checkpoints are fsynced before the rename; metrics.csv's header rewrites (durable=False) are not."""
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr("os.fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    atomic_write_text(tmp_path / "a.txt", "a")
+    atomic_write_text(tmp_path / "b.txt", "b", durable=False)
+    assert len(synced) == 1 and (tmp_path / "b.txt").read_text() == "b"
+    from rlkit.logger import Logger
+
+    logger = Logger(tmp_path / "run", 10, tensorboard=False, progress=False)
+    (tmp_path / "run").mkdir()
+    logger.episode(1, 1.0, 1)  # new columns: the header is rewritten
+    logger.close()
+    assert len(synced) == 1 and (tmp_path / "run" / "metrics.csv").read_text().startswith("step,")
