@@ -15,6 +15,7 @@ Checkpoints are written between rollouts; a resumed run restarts the episodes th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -217,7 +218,10 @@ class OnPolicyAgent(Agent):
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.log_due = self.step - self._last_log >= LOG_EVERY or self.step >= total_steps
-            metrics = self.update()
+            # gradients by hand build no autograd graph: inference mode (no version counters or view tracking)
+            # takes ~10% off such an update's per-op overhead (A2C CartPole: 175 -> 158 us)
+            with torch.inference_mode() if self.hand_grad else contextlib.nullcontext():
+                metrics = self.update()
             self.updates += 1
             if self.log_due:
                 self._last_log = self.step
