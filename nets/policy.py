@@ -341,7 +341,7 @@ class ActorCritic(nn.Module):
 class NumpyActor:
     """ActorCritic.step/value computed by numpy, for acting on a few observations at a time, where torch's
     per-op overhead dominates: 8 CartPole observations take ~25 us instead of ~57 us through step(). The
-    views of the weights are looked up once (nets.mlp.numpy_views; ~9 us), not per call, so an actor serves
+    views of the weights are looked up once (building an actor: ~5 us), not per call, so an actor serves
     while the weights stay where they are: one rollout (the optimizer updates them in place, between
     rollouts). The randomness still comes from torch's generator: Gaussian noise from torch.randn (the same
     draws as step), a categorical action by inverse CDF from one torch.rand per row."""
