@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import nets
+from nets.handgrad import without_grad
 from rlkit.errors import UserError
 
 MASKED_LOGIT = -1e8
@@ -256,15 +257,13 @@ class ActorCritic(nn.Module):
         self.__dict__.pop("_hand_grad_ok", None)  # dtype or device may change
         return super()._apply(fn, recurse)
 
+    @without_grad
     def hand_evaluate(self, obs: torch.Tensor, actions: torch.Tensor, action_mask: torch.Tensor | None = None,
                       entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, tuple]:
         """evaluate(obs, actions, action_mask) without an autograd graph, plus the tape hand_backward needs
         (entropy=False: None for the entropies, for a caller whose gradient does not need their values)."""
         from nets import handgrad
 
-        if torch.is_grad_enabled():  # (a check, not a no_grad context per call: see handgrad.without_grad)
-            with torch.no_grad():
-                return self.hand_evaluate(obs, actions, action_mask, entropy)
         x = obs.float().reshape(obs.shape[0], -1)
         pi_layers = [*self.pi_trunk._linears, self.pi_head.linear]
         v_layers = [*self.v_trunk._linears, self.v_head.linear]
@@ -279,14 +278,12 @@ class ActorCritic(nn.Module):
         return (dist.log_prob(actions), dist.entropy() if entropy else None, v.squeeze(-1),
                 (dist, actions, action_mask, pi_layers, pi_tape, v_layers, v_tape))
 
+    @without_grad
     def hand_backward(self, tape: tuple, dlogp: torch.Tensor, dentropy: float, dvalues: torch.Tensor) -> None:
         """Set every parameter's .grad to d loss / d theta, given the loss's derivatives with respect to
         hand_evaluate's log-probs and values (per row) and to each row's entropy."""
         from nets import handgrad
 
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                return self.hand_backward(tape, dlogp, dentropy, dvalues)
         dist, actions, mask, pi_layers, pi_tape, v_layers, v_tape = tape
         if isinstance(dist, CategoricalDist):
             d_out = dist.grad_logits(actions, dlogp, dentropy)
@@ -301,7 +298,6 @@ class ActorCritic(nn.Module):
                 log_std.grad.copy_(dlog_std)
         handgrad.backward(pi_layers, self.pi_trunk.activation, pi_tape, d_out)
         handgrad.backward(v_layers, self.v_trunk.activation, v_tape, dvalues.unsqueeze(-1))
-        return None
 
     # -- acting through numpy (a few observations per call: torch's per-op overhead dominates) ----------
     def numpy_acting_available(self) -> bool:
@@ -340,11 +336,11 @@ class ActorCritic(nn.Module):
 
 class NumpyActor:
     """ActorCritic.step/value computed by numpy, for acting on a few observations at a time, where torch's
-    per-op overhead dominates: 8 CartPole observations take ~25 us instead of ~57 us through step(). The
-    views of the weights are looked up once (building an actor: ~5 us), not per call, so an actor serves
-    while the weights stay where they are: one rollout (the optimizer updates them in place, between
-    rollouts). The randomness still comes from torch's generator: Gaussian noise from torch.randn (the same
-    draws as step), a categorical action by inverse CDF from one torch.rand per row."""
+    per-op overhead dominates: 8 CartPole observations take ~25 us instead of ~60 us through step() (figures:
+    bench/onpolicy_parts.py). The views of the weights are looked up once (building an actor: ~5 us), not
+    per call, so an actor serves while the weights stay where they are: one rollout (the optimizer updates
+    them in place, between rollouts). The randomness still comes from torch's generator: Gaussian noise from
+    torch.randn (the same draws as step), a categorical action by inverse CDF from one torch.rand per row."""
 
     def __init__(self, policy: ActorCritic):
         from nets.mlp import numpy_views

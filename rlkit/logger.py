@@ -104,7 +104,7 @@ class Logger:
             if fresh:
                 self._csv.writerow(self.columns)
         self._csv.writerow([_fmt(row.get(c, "")) for c in self.columns])
-        if now - self._flushed >= FLUSH_EVERY_S:  # not every row: an episode row costs ~6 us, a flush as much again
+        if now - self._flushed >= FLUSH_EVERY_S:  # not every row: a row costs ~3 us alone, a flush ~1.3 us more
             self.flush()
         tb = self._writer()
         if tb is not None:
