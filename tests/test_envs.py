@@ -141,3 +141,18 @@ def test_cartpole_array_env_steps_exactly_like_gymnasium_copies():
     # env kwargs, fewer than 4 copies or worker processes: the gymnasium copies
     assert not isinstance(envs.make_vector(envs.resolve("cartpole", {"max_episode_steps": 100}), 4), CartPoleVec)
     assert not isinstance(envs.make_vector(envs.resolve("cartpole", {}), 1), CartPoleVec)
+
+
+@pytest.mark.parametrize("actions", [[0, 1, 2, 0], [0, 1, -1, 0], [0, 0.5, 1, 0], [0, 1, 0], [[0, 1], [1, 0]]])
+def test_cartpole_array_env_rejects_actions_outside_0_and_1(actions):
+    """CartPoleVec takes exactly num_envs actions in {0, 1}; anything else is a ValueError naming the rule
+    (not a silent lookup: a -1 would index the force table from its end)."""
+    from envs.cartpole_vec import CartPoleVec
+
+    env = CartPoleVec(4)
+    env.reset(seed=0)
+    before = env.state.copy()
+    with pytest.raises(ValueError, match=r"CartPole actions must be 4 values in \{0, 1\}"):
+        env.step(np.asarray(actions))
+    np.testing.assert_array_equal(env.state, before)  # nothing stepped
+    env.step(np.array([0, 1, 1, 0]))
