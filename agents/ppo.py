@@ -4,12 +4,14 @@
     repeat until total_steps:
         run pi_theta_old for n_steps in each of n_envs envs; store s, a, log pi_old(a|s), V_old(s), r, flags
         A <- GAE(gamma, gae_lambda), bootstrapped from V(real final obs) on truncation; R <- A + V_old
-        for n_epochs epochs, for each minibatch of batch_size (s, a, A, R) in random order (one: the whole rollout):
-            A   <- (A - mean A) / std A                                                   normalize_advantage
+        for n_epochs epochs:
+          after the first, if recompute_adv: A, R <- GAE again with V_phi as it is now  (Andrychowicz et al. 2020)
+          for each minibatch of batch_size (s, a, A, R) in random order (one: the whole rollout):
+            A   <- (A - mean A) / std A                                                 normalize_advantage
             rho <- pi_theta(a|s) / pi_theta_old(a|s)
-            L_clip <- mean min(rho A, clip(rho, 1 - eps, 1 + eps) A)                      eps = clip_range
+            L_clip <- mean min(rho A, clip(rho, 1 - eps, 1 + eps) A)                    eps = clip_range
             L_V    <- mean (V_phi(s) - R)^2   (V_phi clipped to V_old +- clip_range_vf if set)
-            stop all epochs if the approximate KL(old || new) > 1.5 target_kl             (SB3's early stop)
+            stop all epochs if the approximate KL(old || new) > 1.5 target_kl           (SB3's early stop)
             minimize -L_clip + vf_coef L_V - ent_coef H[pi_theta(.|s)], gradient norm clipped to max_grad_norm
         lr and clip_range may decay linearly to 0 (anneal_lr, clip_range.end=0)
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -28,7 +31,7 @@ from agents.onpolicy import OnPolicyAgent, OnPolicyConfig, mean_stats
 from rlkit import schedules
 from rlkit.config import PositiveFloat, PositiveInt, Prob, Schedule
 from rlkit.errors import UserError
-from rlkit.rollout import minibatches, normalize_advantage
+from rlkit.rollout import Batch, minibatches, normalize_advantage
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class PPOConfig(OnPolicyConfig):
     """clip the new value to old +- this (null: no value clipping; depends on the reward scale)"""
     target_kl: PositiveFloat | None = None
     """stop the update's epochs once a minibatch's approximate KL exceeds 1.5 x this (null: never)"""
+    recompute_adv: bool = False
+    """recompute advantages and value targets by GAE with the current critic before every epoch after the first
+    ("What Matters in On-Policy RL", Andrychowicz et al. 2020, sec. 3.5; SB3 and CleanRL compute them once)"""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,7 +142,9 @@ class PPO(OnPolicyAgent):
             data = data._replace(adv=normalize_advantage(data.adv))
         history: list[dict[str, torch.Tensor]] = []
         stopped_early = False
-        for _ in range(cfg.n_epochs):
+        for epoch in range(cfg.n_epochs):
+            if cfg.recompute_adv and epoch > 0:
+                data = self.recomputed_advantages(data, normalize=whole and cfg.normalize_advantage)
             for mb in [data] if whole else minibatches(data, cfg.batch_size, self.rng):
                 if self.hand_grad:  # the same numbers without autograd's per-op overhead (small CPU MLPs)
                     logp, entropy, values, tape = self.policy.hand_evaluate(mb.obs, mb.actions, mb.action_masks)
@@ -165,3 +173,15 @@ class PPO(OnPolicyAgent):
         if hasattr(self.policy.pi_head, "log_std"):
             out["charts/std"] = self.policy.pi_head.log_std.detach().exp().mean().item()
         return out
+
+    @torch.no_grad()
+    def recomputed_advantages(self, data: Batch, normalize: bool) -> Batch:
+        """`data` with A and R from GAE over the rollout again, V(s) (and the bootstraps) from the critic as it is
+        now; V_old stays for value clipping. `normalize`: standardize A here (the whole-rollout minibatch)."""
+        def value_fn(obs: np.ndarray) -> np.ndarray:
+            return self.policy.value(torch.as_tensor(obs, device=self.device)).float().cpu().numpy()
+
+        self.buffer.recompute_gae(value_fn, self.cfg.gamma, self.cfg.gae_lambda)
+        adv = torch.as_tensor(self.buffer.adv.reshape(-1), device=self.device)
+        ret = torch.as_tensor(self.buffer.ret.reshape(-1), device=self.device)
+        return data._replace(adv=normalize_advantage(adv) if normalize else adv, ret=ret)

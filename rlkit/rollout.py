@@ -103,7 +103,9 @@ class RolloutBuffer:
     normalizes), actions (as sampled, before clipping to the action bounds), logp, values, rewards
     (as learned from, i.e. normalized if the agent normalizes), terminated, truncated, final_values
     (V of the real final observation where truncated, else 0) and, if the env gives them, action_masks.
-    `last_values` is V(s_T) of the observation after the last step.
+    `last_values` is V(s_T) of the observation after the last step; `last_obs` is s_T and `final_obs[t]`
+    (env indices, observations) the real final observations of the episodes truncated at step t, both as
+    the policy saw them, so `recompute_gae` can bootstrap with a critic that has since changed.
     """
 
     def __init__(self, n_steps: int, n_envs: int, obs_shape: tuple[int, ...], obs_dtype: Any,
@@ -119,6 +121,8 @@ class RolloutBuffer:
         self.final_values = np.zeros((n_steps, n_envs), dtype=np.float32)
         self.action_masks: np.ndarray | None = None
         self.last_values = np.zeros(n_envs, dtype=np.float32)
+        self.last_obs: np.ndarray | None = None
+        self.final_obs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.adv: np.ndarray | None = None
         self.ret: np.ndarray | None = None
         self.pos = 0
@@ -133,11 +137,14 @@ class RolloutBuffer:
         """Empty the buffer (arrays are kept and overwritten)."""
         self.pos = 0
         self.adv = self.ret = None
+        self.last_obs = None
+        self.final_obs = {}
 
     def add(self, obs: np.ndarray, actions: np.ndarray, logp: np.ndarray, values: np.ndarray, rewards: np.ndarray,
             terminated: np.ndarray, truncated: np.ndarray, final_values: np.ndarray | None = None,
-            action_masks: np.ndarray | None = None) -> None:
-        """Store one vector step: s_t, a_t, log pi(a_t|s_t), V(s_t), r_t, flags and V(real final obs) if truncated."""
+            action_masks: np.ndarray | None = None, final_obs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Store one vector step: s_t, a_t, log pi(a_t|s_t), V(s_t), r_t, flags and V(real final obs) if truncated
+        (`final_obs`: the truncated envs' indices and their real final observations)."""
         if self.pos == self.capacity:
             self._grow()
         t = self.pos
@@ -149,6 +156,8 @@ class RolloutBuffer:
         self.terminated[t] = terminated
         self.truncated[t] = truncated
         self.final_values[t] = 0.0 if final_values is None else final_values
+        if final_obs is not None:
+            self.final_obs[t] = final_obs
         if action_masks is not None:
             if self.action_masks is None:
                 self.action_masks = np.ones((self.capacity, self.n_envs, *np.shape(action_masks)[1:]), dtype=bool)
@@ -180,6 +189,18 @@ class RolloutBuffer:
         T = self.pos
         self.adv, self.ret = compute_gae(self.rewards[:T], self.values[:T], self.next_values(), self.terminated[:T],
                                          self.dones, gamma, lam)
+
+    def recompute_gae(self, value_fn: Callable[[np.ndarray], np.ndarray], gamma: float, lam: float) -> None:
+        """Fill `adv` and `ret` by GAE again, with V from `value_fn` (a batch of stored observations -> values) in
+        place of the values stored at collection, which stay in `values` (PPO's value clipping reads them)."""
+        if self.last_obs is None:
+            raise RuntimeError("recompute_gae needs a rollout collected by a Collector (it sets last_obs)")
+        T, n = self.pos, self.n_envs
+        values = np.asarray(value_fn(self.obs[:T].reshape(T * n, *self.obs.shape[2:])), np.float32).reshape(T, n)
+        nxt = np.concatenate([values[1:], np.asarray(value_fn(self.last_obs), np.float32)[None]], axis=0)
+        for t, (idx, obs) in self.final_obs.items():
+            nxt[t, idx] = value_fn(obs)
+        self.adv, self.ret = compute_gae(self.rewards[:T], values, nxt, self.terminated[:T], self.dones, gamma, lam)
 
     def compute_returns(self, gamma: float, bootstrap: bool = True) -> None:
         """Fill `ret` with discounted Monte-Carlo returns (and `adv` = ret - values); without `bootstrap`
@@ -313,17 +334,19 @@ class Collector:
             # the statistics take in this step's observations first, then normalize the real final ones too
             # (VecNormalize's order, so a rollout equals SB3's on the same actions: tests/test_sb3_lockstep.py)
             next_obs = self._norm(next_obs, update=True)
-            final_values = None
+            final_values = final_obs = None
             if truncated.any():  # bootstrap from the observation the env really reached, not the reset one
                 idx = np.flatnonzero(truncated)
                 final = self._norm(np.stack([infos["final_obs"][i] for i in idx]), update=False)
                 final_values = np.zeros(n_envs, dtype=np.float32)
                 final_values[idx] = self._value(final, numpy_policy)
+                final_obs = (idx, final)
             raw_rewards = np.asarray(rewards, dtype=np.float32)
             if self.reward_norm is not None:
                 rewards = self.reward_norm(raw_rewards, terminated | truncated)
             buffer.add(self.obs, actions, logp, values, rewards, terminated, truncated,
-                       final_values, None if self.action_masks is None else np.asarray(self.action_masks, dtype=bool))
+                       final_values, None if self.action_masks is None else np.asarray(self.action_masks, dtype=bool),
+                       final_obs)
             self.obs = next_obs
             self.action_masks = infos.get("action_mask")
             taken += n_envs
@@ -336,6 +359,7 @@ class Collector:
             if stop_after_episodes is not None and episodes >= stop_after_episodes:
                 break
         buffer.last_values[:] = self._value(self.obs, numpy_policy)
+        buffer.last_obs = np.array(self.obs)  # a copy: an env may hand out the same array again
         return taken, episodes
 
     def _value(self, obs: np.ndarray, numpy_policy: Any) -> np.ndarray:

@@ -130,6 +130,7 @@ TABLES: dict[str, Sb3Table] = {
             "vf_coef": "vf_coef",
             "max_grad_norm": "max_grad_norm",
             "target_kl": "target_kl",
+            "recompute_adv": Fixed(False),  # SB3 computes the advantages once per rollout
         },
     ),
     "a2c": Sb3Table(

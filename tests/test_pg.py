@@ -338,3 +338,44 @@ def test_a2c_logs_its_loss_statistics_on_every_logged_update(cli):
     assert agent.update() == {}
     agent.log_due = True
     assert {"losses/policy", "losses/value", "losses/entropy", "losses/grad_norm"} <= set(agent.update())
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_ppo_recompute_adv_takes_each_epochs_targets_from_the_critic_as_it_is(tmp_path, monkeypatch, recompute):
+    """recompute_adv: every epoch after the first learns from GAE targets of the critic left by the epoch before;
+    without it all epochs reuse the rollout's targets (SB3). One rollout of 2 x 64 Pendulum steps, one minibatch."""
+    import agents.ppo
+    from agents import get
+    from rlkit.logger import Logger
+    from rlkit.rollout import compute_gae
+    from rlkit.seeding import seed_everything
+    from rlkit.vec import make_vec
+
+    seen = []
+    loss = agents.ppo.ppo_loss
+
+    def spy(logp, logp_old, adv, values, values_old, ret, *rest):
+        with torch.no_grad():  # the critic as this epoch finds it, on the rollout and the obs after it
+            b = agent.buffer
+            v = agent.policy.value(torch.as_tensor(b.obs[: b.pos].reshape(-1, 3))).reshape(b.pos, 2).numpy()
+            last = agent.policy.value(torch.as_tensor(b.last_obs)).numpy()
+        seen.append((ret.clone(), v, last))
+        return loss(logp, logp_old, adv, values, values_old, ret, *rest)
+
+    monkeypatch.setattr(agents.ppo, "ppo_loss", spy)
+    seed_everything(0)
+    cfg = get("ppo").Config(seed=0, total_steps=128, device="cpu", n_envs=2, n_steps=64, batch_size=128, n_epochs=3,
+                            gamma=0.9, recompute_adv=recompute)
+    env = make_vec(lambda: gym.make("Pendulum-v1"), 2)
+    agent = get("ppo")(cfg, env)
+    agent.learn(env, 128, Logger(tmp_path, 128, tensorboard=False, progress=False),
+                Checkpointer(tmp_path / "ck", every=10**9))
+    assert len(seen) == 3 and not agent.buffer.truncated.any()  # 64 steps: no Pendulum episode ends
+    b = agent.buffer
+    for epoch, (ret, v, last) in enumerate(seen):
+        if epoch == 0 or not recompute:
+            v, last = b.values[: b.pos], b.last_values  # the rollout's critic
+        nxt = np.concatenate([v[1:], last[None]])
+        _, want = compute_gae(b.rewards[: b.pos], v, nxt, b.terminated[: b.pos], b.dones, 0.9, cfg.gae_lambda)
+        torch.testing.assert_close(ret, torch.as_tensor(want.reshape(-1)), rtol=1e-5, atol=1e-5)
+    assert recompute != torch.equal(seen[0][0], seen[2][0])

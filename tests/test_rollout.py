@@ -192,3 +192,28 @@ def test_collector_bootstraps_truncation_from_the_real_final_obs():
     assert buf.terminated[:, 1].tolist() == [0, 1, 0, 1, 0] and not buf.final_values[:, 1].any()
     assert buf.last_values.tolist() == [102.0, 101.0]  # V of the obs after the last step
     assert seen == [(4, 2.0, 2), (6, 3.0, 3), (8, 2.0, 2)]  # (env steps so far, raw return, length)
+
+
+def test_recompute_gae_bootstraps_the_new_critic_from_the_stored_final_and_last_obs():
+    env = gym.vector.SyncVectorEnv(
+        [lambda: gym.wrappers.RecordEpisodeStatistics(Ticker(3, terminal=False)),
+         lambda: gym.wrappers.RecordEpisodeStatistics(Ticker(2, terminal=True))],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    buf = RolloutBuffer(5, 2, (1,), np.float32, (), np.int64)
+    col = Collector(env, ObsValuePolicy())
+    col.reset(seed=0)
+    col.collect(buf, 5)
+    buf.compute_gae(GAMMA, LAM)
+    adv, ret = buf.adv.copy(), buf.ret.copy()
+    # the critic that collected the rollout gives the advantages computed at collection
+    buf.recompute_gae(lambda o: 100.0 + o[:, 0], GAMMA, LAM)
+    assert np.allclose(buf.adv, adv) and np.allclose(buf.ret, ret)
+    # a changed critic, V(s) = 2 obs: env 0 sees obs 0,1,2 | 0,1 (truncated at t=2, real final obs 3), s_T = 2;
+    # env 1 sees 0,1 | 0,1 | 0 (terminated at t=1 and t=3; their next values do not count), s_T = 1
+    buf.recompute_gae(lambda o: 2.0 * o[:, 0], GAMMA, LAM)
+    values = 2.0 * buf.obs[:, :, 0]
+    nxt = np.array([[2, 2], [4, 0], [6, 2], [2, 0], [4, 2]], np.float32)
+    want_adv, want_ret = compute_gae(buf.rewards, values, nxt, buf.terminated, buf.dones, GAMMA, LAM)
+    assert np.allclose(buf.adv, want_adv) and np.allclose(buf.ret, want_ret)
+    assert buf.adv[2, 0] == pytest.approx(1 + GAMMA * 6 - 4)  # truncated: bootstrapped from V(3) = 6, not V(0)
+    assert buf.values[:, 0].tolist() == [100, 101, 102, 100, 101]  # V_old kept for PPO's value clipping
