@@ -54,7 +54,7 @@ class PPOConfig(OnPolicyConfig):
     """stop the update's epochs once a minibatch's approximate KL exceeds 1.5 x this (null: never)"""
     recompute_adv: bool = False
     """recompute advantages and value targets by GAE with the current critic before every epoch after the first
-    ("What Matters in On-Policy RL", Andrychowicz et al. 2020, sec. 3.5; SB3 and CleanRL compute them once)"""
+    (recommended by Andrychowicz et al. 2020, "What Matters in On-Policy RL"; SB3 and CleanRL compute them once)"""
 
 
 # --------------------------------------------------------------------------------------------------
