@@ -1,11 +1,15 @@
 """The final-evaluation comparison `rlkit bench` writes under its table, recomputed from a results CSV.
 
-    python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv [...]
+    python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv [...] [--combine]
 
 For each file: rlkit - SB3 IQM difference of the last evaluation of every run, its 95% bootstrap CI
 (seeds resampled in pairs when both sides ran the same seeds: they share env and evaluation seeds)
 and the probability that a run of ours ends above one of SB3's. Works for results written before the
 report had the line (their evaluation seeds may differ: see each report's protocol).
+
+--combine: one comparison over the runs of all the files together (more seeds than one bench ran), with
+each side's IQM; a seed run in more than one file must end at the same value there (the same code and
+protocol; training does not depend on eval_every), else the files are refused.
 """
 
 from __future__ import annotations
@@ -38,15 +42,33 @@ def finals_by_side(path: Path) -> dict[str, dict[int, float]]:
     return out
 
 
+def combine(files: dict[Path, dict[str, dict[int, float]]]) -> dict[str, dict[int, float]]:
+    """The finals of several results files as one set of runs; ValueError if a seed ends differently in two."""
+    out: dict[str, dict[int, float]] = {}
+    seen: dict[tuple[str, int], Path] = {}
+    for path, sides in files.items():
+        for side, finals in sides.items():
+            for seed, value in finals.items():
+                if (side, seed) in seen and out[side][seed] != value:
+                    raise ValueError(f"{side} seed {seed} ends at {out[side][seed]} in {seen[side, seed]} but at "
+                                     f"{value} in {path}: combine only runs of the same code and protocol")
+                seen.setdefault((side, seed), path)
+                out.setdefault(side, {})[seed] = value
+    return out
+
+
 def main() -> int:
     from rlkit.benchreport import comparison
+    from rlkit.stats import iqm
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", type=Path, nargs="+")
+    p.add_argument("--combine", action="store_true", help="one comparison over the runs of all the files")
     args = p.parse_args()
+    files: dict[Path, dict[str, dict[int, float]]] = {}
     for path in args.csv:
         try:
-            sides = finals_by_side(path)
+            files[path] = finals_by_side(path)
         except OSError as e:
             print(f"error: cannot read {path} ({e.strerror}); pass a bench results file, e.g. "
                   "bench/results/bench_ppo_pendulum.csv", file=sys.stderr)
@@ -55,11 +77,22 @@ def main() -> int:
             print(f"error: {path} is not a bench results.csv (it needs side, seed, step and eval columns); "
                   "pass e.g. bench/results/bench_ppo_pendulum.csv", file=sys.stderr)
             return 2
+    if args.combine:
+        try:
+            files = {Path(" + ".join(str(f) for f in files)): combine(files)}
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    for path, sides in files.items():
         if not {"rlkit", "sb3"} <= set(sides):
             print(f"{path}: no rlkit and sb3 columns (sides: {', '.join(sorted(sides)) or 'none'})")
             continue
         lines = comparison({side: {"final_by_seed": sides[side]} for side in ("rlkit", "sb3")})
         print(f"{path}: {lines[0] if lines else 'no finished runs'}")
+        if args.combine and lines:
+            n = {side: len(sides[side]) for side in ("rlkit", "sb3")}
+            print(f"final IQM rlkit {iqm(list(sides['rlkit'].values())):,.1f} ({n['rlkit']} runs), "
+                  f"SB3 {iqm(list(sides['sb3'].values())):,.1f} ({n['sb3']} runs)")
     return 0
 
 

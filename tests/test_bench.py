@@ -475,3 +475,32 @@ def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, 
         monkeypatch.setattr("sys.argv", ["compare_finals.py", str(bad)])
         assert module.main() == 2
         assert message in capsys.readouterr().err
+
+
+def test_compare_finals_combines_the_runs_of_several_files(tmp_path, capsys, monkeypatch):
+    """--combine: one comparison over the union of the files' seeds; a seed in two files must end alike there."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_finals", Path(bench.__file__).parent.parent / "bench" /
+                                                  "compare_finals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    header = "side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"
+
+    def results(name: str, finals: dict[int, tuple[float, float]]) -> Path:
+        rows = [header] + [f"{side},{seed},200,2.0,{v},1,1" for seed, pair in finals.items()
+                           for side, v in zip(("rlkit", "sb3"), pair)]
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+        return tmp_path / name
+
+    a = results("a.csv", {0: (10, 8), 1: (20, 19)})
+    b = results("b.csv", {1: (20, 19), 2: (30, 27), 3: (40, 41)})  # seed 1 again, ending alike
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(a), str(b), "--combine"])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    # seeds 0-3 once each: IQM of 4 = mean of the middle 2, (20 + 30) / 2 - (19 + 27) / 2 = +2
+    assert "IQM difference +2.0" in out and "4 seeds" in out and "rlkit 25.0 (4 runs), SB3 23.0 (4 runs)" in out
+    c = results("c.csv", {1: (21, 19)})  # seed 1 ending elsewhere: another code or protocol
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(a), str(c), "--combine"])
+    assert module.main() == 2
+    assert "rlkit seed 1 ends at 20.0" in capsys.readouterr().err
