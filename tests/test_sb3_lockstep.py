@@ -18,82 +18,10 @@ import pytest
 import torch
 
 from rlkit import replay
-from rlkit.bench import build_sb3, plan
+from rlkit.bench import plan
+from rlkit.lockstep import bench_spec, copy_weights, in_lockstep, make_pair, sb3_batch, sb3_key, track_run, update_gap
 from rlkit.rollout import Batch, Collector, RolloutBuffer
 from rlkit.runs import resolve_spec
-from rlkit.train import build
-
-# our ActorCritic's parameter names -> SB3's ActorCriticPolicy's (separate MLP trunks)
-SB3_NAMES = (("pi_trunk.body.", "mlp_extractor.policy_net."), ("v_trunk.body.", "mlp_extractor.value_net."),
-             ("pi_head.linear.", "action_net."), ("v_head.linear.", "value_net."), ("pi_head.log_std", "log_std"))
-
-
-def sb3_key(key: str) -> str:
-    for ours, theirs in SB3_NAMES:
-        if key.startswith(ours):
-            return theirs + key[len(ours):]
-    raise KeyError(key)
-
-
-def make_pair(words: list[str]) -> tuple[Any, Any, Any, Any]:
-    """(our agent, its env, the SB3 model, its VecNormalize) for seed 0 of `rlkit bench <words>`, with our keys
-    that SB3 fixes held at its behaviour as the bench holds them (e.g. dqn: double_q=false)."""
-    job = plan("bench", [*words, "seeds=[0]"]).jobs[0]
-    spec = resolve_spec(job.values, words)
-    agent, env = build(spec)
-    model, vecnorm, _ = build_sb3(spec)
-    return agent, env, model, vecnorm
-
-
-def copy_weights(model: Any, agent: Any) -> None:
-    """SB3's policy weights into ours (in place: the optimizer's flat buffer keeps them)."""
-    theirs = model.policy.state_dict()
-    agent.policy.load_state_dict({k: theirs[sb3_key(k)].clone() for k in agent.policy.state_dict()})
-
-
-def update_gap(model: Any, agent: Any, before: dict[str, torch.Tensor]) -> float:
-    """Largest |ours - SB3's| after an update from the same `before` weights, per parameter relative to how far
-    SB3's update moved it (a float-rounding gap is ~1e-6 of the step; a different rule is of its order)."""
-    theirs = model.policy.state_dict()
-    gaps = []
-    for k, v in agent.policy.state_dict().items():
-        t = theirs[sb3_key(k)]
-        gaps.append(float((v - t).abs().max() / (t - before[k]).abs().max().clamp_min(1e-12)))
-    return max(gaps)
-
-
-def sb3_batch(rb: Any, agent: Any) -> Batch:
-    """SB3's filled rollout buffer as our Batch, rows in SB3's (env-major) order."""
-    n = rb.buffer_size * rb.n_envs
-
-    def flat(a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(a.swapaxes(0, 1).reshape(n, *a.shape[2:])), dtype=torch.float32)
-
-    actions = flat(rb.actions).reshape(n, *agent.policy.action_shape)
-    if agent.policy.action_dtype != np.float32:
-        actions = actions.long()
-    return Batch(flat(rb.observations), actions, flat(rb.log_probs), flat(rb.values), flat(rb.advantages),
-                 flat(rb.returns), None)
-
-
-class _Enough(Exception):
-    pass
-
-
-def in_lockstep(model: Any, agent: Any, rollouts: int, after_collect: Any) -> None:
-    """SB3's learn() over our total_steps (so schedules see the same progress), calling after_collect(train)
-    where SB3 would train, stopped after `rollouts` rollouts."""
-    train, done = model.train, [0]
-
-    def train_and_count() -> None:
-        after_collect(train)
-        done[0] += 1
-        if done[0] == rollouts:
-            raise _Enough
-
-    model.train = train_and_count
-    with pytest.raises(_Enough):
-        model.learn(agent.cfg.total_steps)
 
 
 @pytest.mark.parametrize("words", [["agent=ppo", "env=pendulum"], ["agent=ppo", "env=cartpole"],
@@ -168,7 +96,7 @@ def test_update_equals_sb3(words: list[str], hand: bool) -> None:
         agent.update()
         gaps.append(update_gap(model, agent, before))
 
-    in_lockstep(model, agent, 3, update_both)
+    in_lockstep(model, agent.cfg.total_steps, 3, update_both)
     assert len(gaps) == 3
     assert max(gaps) < 1e-3, gaps
 
@@ -210,7 +138,8 @@ def test_rollout_equals_sb3(agent_name: str) -> None:
         sb3_train()
         copy_weights(model, agent)
 
-    in_lockstep(model, agent, 3, compare)  # 3 x 128 steps: every env's first episode truncates at step 200
+    # 3 x 128 steps: every env's first episode truncates at step 200
+    in_lockstep(model, agent.cfg.total_steps, 3, compare)
     assert truncations[0] == cfg.n_envs
 
 
@@ -304,3 +233,27 @@ def test_dqn_gradient_steps_equal_sb3() -> None:
     model.train = train_both
     model.learn(300 + 3 * 64)
     assert len(gaps) >= 3 and max(gaps) < 1e-3, gaps
+
+
+def test_whole_run_lockstep_follows_the_bench_s_sb3_run_draw_for_draw() -> None:
+    """rlkit.lockstep.track_run (bench/lockstep_sb3.py): its SB3 side is the bench's SB3 run of the seed (our
+    followers draw nothing SB3 draws), the first rollout and update agree to float rounding on every pair, and the
+    three policies are scored on the bench's episodes."""
+    from rlkit.bench import Job, _evaluate, _Sb3Actor, build_sb3
+
+    words = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_epochs=2",
+             "total_steps=768", "threads=1"]
+    tracked = track_run(words, seed=1, eval_episodes=2)
+    assert len(tracked.step_size) == 3 and tracked.steps == 768
+    assert all(len(g) == 3 and g[0] < 1e-5 for g in tracked.gaps.values()), tracked.gaps
+    assert max(tracked.rollout_gap[0].values()) < 1e-5, tracked.rollout_gap[0]
+    assert tracked.step_size[0] > 1e-3  # the first update moved the weights by far more than the gaps
+    spec = bench_spec(words, seed=1)
+    model, vecnorm, _ = build_sb3(spec)  # SB3 alone, as the bench's SB3 job of seed 1
+    model.learn(768)
+    vecnorm.training = False
+    job = Job(0, "x", "x", {}, seed=1, total_steps=0, eval_every=1, eval_episodes=2)
+    alone = _evaluate(_Sb3Actor(model, vecnorm), type(make_pair(words)[0]).make_env(spec.env_ref, spec.config,
+                                                                                   training=False), job)
+    assert tracked.evals["sb3"] == alone
+    assert set(tracked.evals) == {"ours", "autograd", "sb3"} and all(-2000 < v < 0 for v in tracked.evals.values())
