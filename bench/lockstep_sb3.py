@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     import torch
 
+    from rlkit.errors import UserError
     from rlkit.lockstep import track_run
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,7 +49,11 @@ def main() -> int:
     runs = []
     for seed in range(args.seeds):
         t0 = time.perf_counter()
-        tracked = track_run(words, seed=seed, rollouts=args.rollouts)
+        try:
+            tracked = track_run(words, seed=seed, rollouts=args.rollouts)
+        except (UserError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         runs.append(tracked)
         e = tracked.evals
         took = time.perf_counter() - t0
