@@ -215,3 +215,27 @@ def test_numpy_actor_acts_with_the_live_weights_after_they_move():
     np.testing.assert_allclose(ac.numpy_actor().value(x), v0 + 2.0, rtol=1e-6)
     with torch.no_grad():
         np.testing.assert_allclose(ac.value(torch.as_tensor(x)).numpy(), v0 + 2.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("numpy_acting", [True, False])
+def test_gaussian_samples_are_pi_s_to_a_fraction_of_a_percent(numpy_acting):
+    """200k samples from a Pendulum policy: (a - mean) / std has mean 0 and std 1 to within 0.01 (5 standard
+    errors), and each stored log-prob is pi's, on both acting paths (numpy: what rollouts use on small CPU MLPs)."""
+    space = gym.make("Pendulum-v1")
+    ac = ActorCritic(space.observation_space, space.action_space, log_std_init=-0.7)
+    with torch.no_grad():
+        ac.pi_head.linear.bias.fill_(0.8)
+    obs = np.random.default_rng(0).uniform(-1, 1, (200_000, 3)).astype(np.float32)
+    torch.manual_seed(0)
+    if numpy_acting:
+        actions, logp, _ = ac.numpy_actor().step(obs)
+    else:
+        with torch.no_grad():
+            actions, logp, _ = (x.numpy() for x in ac.step(torch.as_tensor(obs)))
+    with torch.no_grad():
+        dist = ac.dist(torch.as_tensor(obs))
+        mean = dist.mean.numpy()
+        want_logp = dist.log_prob(torch.as_tensor(actions)).numpy()
+    z = (actions - mean).ravel() / np.exp(-0.7)
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01, (z.mean(), z.std())
+    np.testing.assert_allclose(logp, want_logp, atol=1e-4)
