@@ -36,6 +36,9 @@ def main() -> int:
     p.add_argument("--bench-csv", type=Path, default=None)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args()
+    if args.seeds < 1 or (args.rollouts is not None and args.rollouts < 1):
+        print("error: --seeds and --rollouts must be at least 1 (e.g. --seeds 5)", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
     words = [*args.words, "threads=1"]
     agent = next(w.split("=", 1)[1] for w in words if w.startswith("agent="))
