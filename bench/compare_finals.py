@@ -10,6 +10,12 @@ report had the line (their evaluation seeds may differ: see each report's protoc
 --combine: one comparison over the runs of all the files together (more seeds than one bench ran), with
 each side's IQM; a seed run in more than one file must end at the same value there (the same code and
 protocol; training does not depend on eval_every), else the files are refused.
+
+--sides A B: compare side A with side B (default: rlkit sb3), e.g. a sweep's config label against our bench
+side, as for bench/torch_acting.py's runs:
+
+    python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv \
+        bench/results/sweep_ppo_pendulum_torch_acting.csv --combine --sides ppo rlkit
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", type=Path, nargs="+")
     p.add_argument("--combine", action="store_true", help="one comparison over the runs of all the files")
+    p.add_argument("--sides", nargs=2, default=["rlkit", "sb3"], metavar=("A", "B"),
+                   help="the two sides to compare, A - B (default: rlkit sb3)")
     args = p.parse_args()
     files: dict[Path, dict[str, dict[int, float]]] = {}
     for path in args.csv:
@@ -83,16 +91,18 @@ def main() -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    a, b = args.sides
     for path, sides in files.items():
-        if not {"rlkit", "sb3"} <= set(sides):
-            print(f"{path}: no rlkit and sb3 columns (sides: {', '.join(sorted(sides)) or 'none'})")
+        if not {a, b} <= set(sides):
+            print(f"{path}: no {a} and {b} columns (sides: {', '.join(sorted(sides)) or 'none'})")
             continue
-        lines = comparison({side: {"final_by_seed": sides[side]} for side in ("rlkit", "sb3")})
+        lines = comparison({side: {"final_by_seed": sides[side]} for side in (a, b)}, sides=(a, b))
         print(f"{path}: {lines[0] if lines else 'no finished runs'}")
         if args.combine and lines:
-            n = {side: len(sides[side]) for side in ("rlkit", "sb3")}
-            print(f"final IQM rlkit {iqm(list(sides['rlkit'].values())):,.1f} ({n['rlkit']} runs), "
-                  f"SB3 {iqm(list(sides['sb3'].values())):,.1f} ({n['sb3']} runs)")
+            n = {side: len(sides[side]) for side in (a, b)}
+            name = {side: "SB3" if side == "sb3" else side for side in (a, b)}
+            print(f"final IQM {name[a]} {iqm(list(sides[a].values())):,.1f} ({n[a]} runs), "
+                  f"{name[b]} {iqm(list(sides[b].values())):,.1f} ({n[b]} runs)")
     return 0
 
 

@@ -252,12 +252,14 @@ def plot(plan: Any, runs: list[Any], path: Path) -> Path:
 # report.md
 
 
-def comparison(summaries: dict[str, dict[str, Any]]) -> list[str]:
-    """Report lines on the final evaluations of the two sides: the IQM difference with a bootstrap CI and the
-    probability of improvement, so a small gap is not read as a result when the seeds cannot resolve it."""
-    by_ours, by_theirs = summaries["rlkit"]["final_by_seed"], summaries["sb3"]["final_by_seed"]
+def comparison(summaries: dict[str, dict[str, Any]], sides: tuple[str, str] = ("rlkit", "sb3")) -> list[str]:
+    """Report lines on the final evaluations of two sides (ours and SB3's unless `sides` names others): the IQM
+    difference with a bootstrap CI and the probability of improvement, so a small gap is not read as a result
+    when the seeds cannot resolve it."""
+    by_ours, by_theirs = summaries[sides[0]]["final_by_seed"], summaries[sides[1]]["final_by_seed"]
     if not by_ours or not by_theirs:
         return []
+    a, b = ("SB3" if side == "sb3" else side for side in sides)
     paired = set(by_ours) == set(by_theirs)  # the same seeds: the same env and evaluation episodes on each side
     seeds = sorted(by_ours)
     ours = [by_ours[s] for s in seeds]
@@ -266,9 +268,10 @@ def comparison(summaries: dict[str, dict[str, Any]]) -> list[str]:
     how = (f"seeds resampled in pairs: both sides of a seed share its env and evaluation seeds; {len(seeds)} seeds"
            if paired else f"each side resampled over its own {len(ours)} / {len(theirs)} seeds")
     verdict = ("the CI contains 0: these seeds do not tell the two apart" if lo <= 0 <= hi else
-               f"the CI excludes 0: rlkit is {'ahead' if lo > 0 else 'behind'} at these seeds")
-    return [f"Final eval, rlkit - SB3: IQM difference {d:+,.1f}, 95% bootstrap CI [{lo:+,.1f}, {hi:+,.1f}] "
-            f"({how}; {verdict}); probability that a run of ours ends above a run of SB3's: "
+               f"the CI excludes 0: {a} is {'ahead' if lo > 0 else 'behind'} at these seeds")
+    whose = "of ours ends above a run of SB3's" if sides == ("rlkit", "sb3") else f"of {a} ends above a run of {b}"
+    return [f"Final eval, {a} - {b}: IQM difference {d:+,.1f}, 95% bootstrap CI [{lo:+,.1f}, {hi:+,.1f}] "
+            f"({how}; {verdict}); probability that a run {whose}: "
             f"{stats.probability_of_improvement(ours, theirs):.2f}.", ""]
 
 

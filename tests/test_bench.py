@@ -504,3 +504,58 @@ def test_compare_finals_combines_the_runs_of_several_files(tmp_path, capsys, mon
     monkeypatch.setattr("sys.argv", ["compare_finals.py", str(a), str(c), "--combine"])
     assert module.main() == 2
     assert "rlkit seed 1 ends at 20.0" in capsys.readouterr().err
+
+
+def test_compare_finals_compares_the_sides_it_is_given(tmp_path, capsys, monkeypatch):
+    """--sides A B: A - B over their seeds (e.g. a sweep's config label against our bench side); a missing side
+    is named, not a crash."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_finals", Path(bench.__file__).parent.parent / "bench" /
+                                                  "compare_finals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "results.csv"
+    rows = ["side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"]
+    for seed, (ours, theirs, other) in enumerate([(10, 8, 5), (20, 19, 14), (30, 27, 26), (40, 41, 31)]):
+        rows += [f"rlkit,{seed},200,2.0,{ours},1,1", f"sb3,{seed},200,2.0,{theirs},1,1",
+                 f"ppo,{seed},200,2.0,{other},1,1"]
+    path.write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--sides", "ppo", "rlkit", "--combine"])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    # (14 + 26) / 2 - (20 + 30) / 2 = -5
+    assert "Final eval, ppo - rlkit: IQM difference -5.0" in out
+    assert "a run of ppo ends above a run of rlkit" in out and "ppo 20.0 (4 runs), rlkit 25.0 (4 runs)" in out
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--sides", "a2c", "rlkit"])
+    assert module.main() == 0
+    assert "no a2c and rlkit columns (sides: ppo, rlkit, sb3)" in capsys.readouterr().out
+
+
+def test_torch_acting_turns_the_numpy_actor_off_for_the_collector(monkeypatch):
+    """bench/torch_acting.py: once imported, rollouts come from the policy's torch step(), as in the lockstep."""
+    import importlib.util
+
+    import nets.policy
+    from rlkit.overrides import parse_words
+    from rlkit.rollout import Collector, RolloutBuffer
+
+    monkeypatch.setattr(nets.policy.ActorCritic, "numpy_acting_available",
+                        nets.policy.ActorCritic.numpy_acting_available)  # restored after the test
+    spec = resolve_spec(parse_words(["agent=ppo", "env=pendulum", "n_envs=2"]), [])
+    from rlkit.train import build
+
+    agent, env = build(spec)
+    assert agent.policy.numpy_acting_available()  # a small CPU MLP: the numpy actor by default
+    path = Path(bench.__file__).parent.parent / "bench" / "torch_acting.py"
+    module_spec = importlib.util.spec_from_file_location("torch_acting", path)
+    module_spec.loader.exec_module(importlib.util.module_from_spec(module_spec))
+    assert not agent.policy.numpy_acting_available()
+    calls = []
+    step = agent.policy.step
+    monkeypatch.setattr(agent.policy, "step", lambda *a, **k: calls.append(1) or step(*a, **k))
+    buffer = RolloutBuffer(4, 2, env.single_observation_space.shape, np.float32, agent.policy.action_shape,
+                           agent.policy.action_dtype)
+    Collector(env, agent.policy).collect(buffer, 4)
+    assert len(calls) == 4
+    env.close()
