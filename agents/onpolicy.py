@@ -144,6 +144,8 @@ class OnPolicyAgent(Agent):
         self.updates = 0
         self.buffer: RolloutBuffer | None = None
         self.collector: Collector | None = None
+        self.rollout_end: int | None = None
+        """where rollouts must stop, if not at cfg.total_steps: rlkit bench sets SB3's whole-rollout budget"""
         self._last_log = -LOG_EVERY
         self.log_due = True
         """whether the coming update's metrics will be logged (an update may skip statistics nobody reads)"""
@@ -229,9 +231,10 @@ class OnPolicyAgent(Agent):
                                        **self._critic_metrics()})
 
     def budget_end(self, total_steps: int) -> int:
-        """Where rollouts must stop: the run's end (cfg.total_steps), not an intermediate learn() target, so a
-        caller that trains in stretches gets the same full-length rollouts (the last one may overshoot)."""
-        return max(total_steps, self.cfg.total_steps)
+        """Where rollouts must stop: the run's end (cfg.total_steps, or rollout_end when set), not an intermediate
+        learn() target, so a caller that trains in stretches gets the same full-length rollouts (the last one may
+        overshoot)."""
+        return max(total_steps, self.cfg.total_steps if self.rollout_end is None else self.rollout_end)
 
     def _episodes_done(self) -> bool:
         return self.cfg.total_episodes is not None and self.episode >= self.cfg.total_episodes

@@ -33,6 +33,19 @@ def _on_policy(agent: str) -> bool:
     return issubclass(agents.get(agent), OnPolicyAgent)
 
 
+def _whole_rollouts(plan: Any) -> str:
+    """Why the budget is not total_steps where the plan rounded it up to SB3's whole rollouts (rlkit.bench)."""
+    from rlkit.runs import resolve_spec
+
+    j0 = plan.jobs[0]
+    cfg = resolve_spec(dict(j0.values), []).config
+    if j0.total_steps == cfg.total_steps:
+        return ""
+    return (f" on both sides (total_steps={cfg.total_steps:,} rounded up to whole rollouts of {cfg.n_envs} x "
+            f"{cfg.n_steps}, as SB3 finishes its last rollout; lr and clip schedules run over {cfg.total_steps:,} "
+            "on both sides)")
+
+
 def reached_fn(plan: Any) -> Callable[[float], bool] | None:
     """What counts as reaching the goal: within tolerance of the reference figure, or eval >= threshold."""
     if plan.reference:
@@ -318,7 +331,7 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
            "part of `rlkit train`), SB3 side with malloc defaults" if any(r.extra.get("malloc_keep_freed")
                                                                        for r in runs) else ""),
         f"- Execution: {how}; {len(runs)} runs in {extra.get('elapsed_s', 0):,.0f} s",
-        f"- Protocol: {j0.total_steps:,} env steps per run; every {j0.eval_every:,} steps "
+        f"- Protocol: {j0.total_steps:,} env steps per run{_whole_rollouts(plan)}; every {j0.eval_every:,} steps "
         + (f"`{REFERENCES[plan.reference].measure}` is measured ({REFERENCES[plan.reference].metric})"
            + (f"; episode i of seed s: env seed 10000 + {j0.eval_episodes} s + i"
               if REFERENCES[plan.reference].measure == GREEDY_EVAL else "")

@@ -4,7 +4,6 @@ reference benches, sweep grids, failures that are reported rather than lost (loc
 import csv
 import inspect
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -362,9 +361,28 @@ def test_both_sides_are_evaluated_after_the_same_updates(agent):
     for side, run in (("rlkit", bench._run_ours), ("sb3", bench._run_sb3)):
         points[side] = []
         run(spec, job, lambda step, train_s, value, side=side: points[side].append(step))
-    # rollouts of 2 x 64 = 128 steps; ours stops at total_steps (the last rollout 116 steps), SB3 finishes it
-    assert points == {"rlkit": [256, 500], "sb3": [256, 512]}
-    assert [math.ceil(s / 128) for s in points["rlkit"]] == [s // 128 for s in points["sb3"]] == [2, 4]
+    # rollouts of 2 x 64 = 128 steps; SB3 finishes the one that crosses 500, and ours is given the same budget
+    assert job.total_steps == bench.sb3_on_policy_total(spec.config) == 512 and spec.config.total_steps == 500
+    assert points == {"rlkit": [256, 512], "sb3": [256, 512]}
+    assert [s // 128 for s in points["rlkit"]] == [s // 128 for s in points["sb3"]] == [2, 4]
+
+
+def test_only_an_on_policy_bench_against_sb3_rounds_the_budget_up_to_whole_rollouts():
+    """SB3's on-policy algorithms end on a whole rollout; its off-policy ones, sweeps and reference benches keep
+    total_steps as given (ours then ends at total_steps, with a shorter last rollout if need be)."""
+    pytest.importorskip("stable_baselines3")
+    common = ["env=cartpole", "total_steps=1000", "seeds=[0]"]
+    ppo = bench.plan("bench", ["agent=ppo", "n_envs=2", "n_steps=64", *common])
+    assert [j.total_steps for j in ppo.jobs] == [1024, 1024]  # 8 rollouts of 128, both sides
+    assert [j.total_steps for j in bench.plan("bench", ["agent=a2c", "n_envs=8", "n_steps=5", *common]).jobs] \
+        == [1000, 1000]  # 25 rollouts of 40 exactly
+    assert [j.total_steps for j in bench.plan("bench", ["agent=dqn", *common]).jobs] == [1000, 1000]
+    assert [j.total_steps for j in bench.plan("sweep", ["agent=ppo", "n_envs=2", "n_steps=64", *common]).jobs] \
+        == [1000]
+    from rlkit.benchreport import _whole_rollouts
+
+    assert "total_steps=1,000 rounded up to whole rollouts of 2 x 64" in _whole_rollouts(ppo)
+    assert _whole_rollouts(bench.plan("bench", ["agent=dqn", *common])) == ""
 
 
 def test_report_names_the_update_aligned_evaluation_for_on_policy_agents_only():
