@@ -11,8 +11,11 @@ report had the line (their evaluation seeds may differ: see each report's protoc
 each side's IQM; a seed run in more than one file must end at the same value there (the same code and
 protocol; training does not depend on eval_every), else the files are refused.
 
+FILE:OLD=NEW reads a file's side OLD as NEW (e.g. a sweep's config label as our side, to combine it with bench
+files of other seeds; `bench_x.csv:rlkit=old` keeps a side out of NEW's way).
+
 --sides A B: compare side A with side B (default: rlkit sb3), e.g. a sweep's config label against our bench
-side, as for bench/torch_acting.py's runs:
+side, as for bench/plain_paths.py's runs:
 
     python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv \
         bench/results/sweep_ppo_pendulum_torch_acting.csv --combine --sides ppo rlkit
@@ -48,6 +51,15 @@ def finals_by_side(path: Path) -> dict[str, dict[int, float]]:
     return out
 
 
+def split_renames(arg: str) -> tuple[Path, dict[str, str]]:
+    """"results.csv:ppo=rlkit,x=y" -> (results.csv, {"ppo": "rlkit", "x": "y"}): sides read under other names."""
+    path, sep, tail = arg.rpartition(":")
+    pairs = [p.split("=", 1) for p in tail.split(",")] if sep else []
+    if not sep or not all(len(p) == 2 and all(p) for p in pairs):
+        return Path(arg), {}
+    return Path(path), {old: new for old, new in pairs}
+
+
 def combine(files: dict[Path, dict[str, dict[int, float]]]) -> dict[str, dict[int, float]]:
     """The finals of several results files as one set of runs; ValueError if a seed ends differently in two."""
     out: dict[str, dict[int, float]] = {}
@@ -68,15 +80,16 @@ def main() -> int:
     from rlkit.stats import iqm
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("csv", type=Path, nargs="+")
+    p.add_argument("csv", nargs="+", help="results.csv files, each optionally FILE:OLD=NEW[,OLD2=NEW2]")
     p.add_argument("--combine", action="store_true", help="one comparison over the runs of all the files")
     p.add_argument("--sides", nargs=2, default=["rlkit", "sb3"], metavar=("A", "B"),
                    help="the two sides to compare, A - B (default: rlkit sb3)")
     args = p.parse_args()
     files: dict[Path, dict[str, dict[int, float]]] = {}
-    for path in args.csv:
+    for arg in args.csv:
+        path, renames = split_renames(str(arg))
         try:
-            files[path] = finals_by_side(path)
+            sides = finals_by_side(path)
         except OSError as e:
             print(f"error: cannot read {path} ({e.strerror}); pass a bench results file, e.g. "
                   "bench/results/bench_ppo_pendulum.csv", file=sys.stderr)
@@ -85,6 +98,12 @@ def main() -> int:
             print(f"error: {path} is not a bench results.csv (it needs side, seed, step and eval columns); "
                   "pass e.g. bench/results/bench_ppo_pendulum.csv", file=sys.stderr)
             return 2
+        missing = sorted(set(renames) - set(sides))
+        if missing:
+            print(f"error: {path} has no side {missing[0]} to rename (sides: {', '.join(sorted(sides))})",
+                  file=sys.stderr)
+            return 2
+        files[Path(str(arg))] = {renames.get(side, side): finals for side, finals in sides.items()}
     if args.combine:
         try:
             files = {Path(" + ".join(str(f) for f in files)): combine(files)}

@@ -548,26 +548,38 @@ def test_compare_finals_compares_the_sides_it_is_given(tmp_path, capsys, monkeyp
     monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--sides", "a2c", "rlkit"])
     assert module.main() == 0
     assert "no a2c and rlkit columns (sides: ppo, rlkit, sb3)" in capsys.readouterr().out
+    # FILE:OLD=NEW: the sweep-like side ppo read as ours (the file's own rlkit side moved out of its way)
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", f"{path}:ppo=rlkit,rlkit=old", "--combine"])
+    assert module.main() == 0
+    assert "rlkit - SB3: IQM difference -3.0" in capsys.readouterr().out  # (14 + 26) / 2 - (19 + 27) / 2
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", f"{path}:dqn=rlkit"])
+    assert module.main() == 2
+    assert "has no side dqn to rename (sides: ppo, rlkit, sb3)" in capsys.readouterr().err
 
 
-def test_torch_acting_turns_the_numpy_actor_off_for_the_collector(monkeypatch):
-    """bench/torch_acting.py: once imported, rollouts come from the policy's torch step(), as in the lockstep."""
+def test_plain_paths_turn_the_numpy_actor_and_the_hand_gradients_off(monkeypatch):
+    """bench/plain_paths.py: --acting makes rollouts come from the policy's torch step() (the lockstep's path);
+    --grads makes ppo take autograd steps; without a switch it changes nothing."""
     import importlib.util
 
+    import agents.a2c
+    import agents.ppo
     import nets.policy
     from rlkit.overrides import parse_words
     from rlkit.rollout import Collector, RolloutBuffer
-
-    monkeypatch.setattr(nets.policy.ActorCritic, "numpy_acting_available",
-                        nets.policy.ActorCritic.numpy_acting_available)  # restored after the test
-    spec = resolve_spec(parse_words(["agent=ppo", "env=pendulum", "n_envs=2"]), [])
     from rlkit.train import build
 
+    for cls, name in ((nets.policy.ActorCritic, "numpy_acting_available"), (agents.ppo.PPO, "hand_grad_loss"),
+                      (agents.a2c.A2C, "hand_grad_loss")):
+        monkeypatch.setattr(cls, name, getattr(cls, name))  # restored after the test
+    spec = resolve_spec(parse_words(["agent=ppo", "env=pendulum", "n_envs=2"]), [])
+    path = Path(bench.__file__).parent.parent / "bench" / "plain_paths.py"
+    module_spec = importlib.util.spec_from_file_location("plain_paths", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)  # pytest's argv: no switch, nothing changes
     agent, env = build(spec)
-    assert agent.policy.numpy_acting_available()  # a small CPU MLP: the numpy actor by default
-    path = Path(bench.__file__).parent.parent / "bench" / "torch_acting.py"
-    module_spec = importlib.util.spec_from_file_location("torch_acting", path)
-    module_spec.loader.exec_module(importlib.util.module_from_spec(module_spec))
+    assert agent.policy.numpy_acting_available() and agent.hand_grad  # a small CPU MLP: both shortcuts on
+    module.apply(["--acting"])
     assert not agent.policy.numpy_acting_available()
     calls = []
     step = agent.policy.step
@@ -576,4 +588,8 @@ def test_torch_acting_turns_the_numpy_actor_off_for_the_collector(monkeypatch):
                            agent.policy.action_dtype)
     Collector(env, agent.policy).collect(buffer, 4)
     assert len(calls) == 4
+    env.close()
+    module.apply(["--grads"])
+    agent, env = build(spec)
+    assert not agent.hand_grad
     env.close()
