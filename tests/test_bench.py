@@ -5,6 +5,7 @@ import csv
 import inspect
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -468,13 +469,18 @@ def test_cnn_policies_get_no_mlp_after_the_nature_cnn(agent):
     assert any(k == "net.hidden" and "net_arch=[]" in why for k, _, why in setup.unmapped)
 
 
-def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, capsys, monkeypatch):
+def _bench_script(name: str) -> Any:
+    """bench/<name>.py loaded as a module (the bench scripts are not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("compare_finals", Path(bench.__file__).parent.parent / "bench" /
-                                                  "compare_finals.py")
+    spec = importlib.util.spec_from_file_location(name, Path(bench.__file__).parent.parent / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, capsys, monkeypatch):
+    module = _bench_script("compare_finals")
     path = tmp_path / "results.csv"
     rows = ["side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"]
     for seed, (ours, theirs) in enumerate([(10, 8), (20, 19), (30, 27), (40, 41)]):
@@ -497,12 +503,7 @@ def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, 
 
 def test_compare_finals_combines_the_runs_of_several_files(tmp_path, capsys, monkeypatch):
     """--combine: one comparison over the union of the files' seeds; a seed in two files must end alike there."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("compare_finals", Path(bench.__file__).parent.parent / "bench" /
-                                                  "compare_finals.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _bench_script("compare_finals")
     header = "side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"
 
     def results(name: str, finals: dict[int, tuple[float, float]]) -> Path:
@@ -527,12 +528,7 @@ def test_compare_finals_combines_the_runs_of_several_files(tmp_path, capsys, mon
 def test_compare_finals_compares_the_sides_it_is_given(tmp_path, capsys, monkeypatch):
     """--sides A B: A - B over their seeds (e.g. a sweep's config label against our bench side); a missing side
     is named, not a crash."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("compare_finals", Path(bench.__file__).parent.parent / "bench" /
-                                                  "compare_finals.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _bench_script("compare_finals")
     path = tmp_path / "results.csv"
     rows = ["side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"]
     for seed, (ours, theirs, other) in enumerate([(10, 8, 5), (20, 19, 14), (30, 27, 26), (40, 41, 31)]):
@@ -560,8 +556,6 @@ def test_compare_finals_compares_the_sides_it_is_given(tmp_path, capsys, monkeyp
 def test_plain_paths_turn_the_numpy_actor_and_the_hand_gradients_off(monkeypatch):
     """bench/plain_paths.py: --acting makes rollouts come from the policy's torch step() (the lockstep's path);
     --grads makes ppo take autograd steps; without a switch it changes nothing."""
-    import importlib.util
-
     import agents.a2c
     import agents.ppo
     import nets.policy
@@ -573,10 +567,7 @@ def test_plain_paths_turn_the_numpy_actor_and_the_hand_gradients_off(monkeypatch
                       (agents.a2c.A2C, "hand_grad_loss")):
         monkeypatch.setattr(cls, name, getattr(cls, name))  # restored after the test
     spec = resolve_spec(parse_words(["agent=ppo", "env=pendulum", "n_envs=2"]), [])
-    path = Path(bench.__file__).parent.parent / "bench" / "plain_paths.py"
-    module_spec = importlib.util.spec_from_file_location("plain_paths", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)  # pytest's argv: no switch, nothing changes
+    module = _bench_script("plain_paths")  # pytest's argv: no switch, nothing changes
     agent, env = build(spec)
     assert agent.policy.numpy_acting_available() and agent.hand_grad  # a small CPU MLP: both shortcuts on
     module.apply(["--acting"])
