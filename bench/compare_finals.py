@@ -14,6 +14,8 @@ protocol; training does not depend on eval_every), else the files are refused.
 FILE:OLD=NEW reads a file's side OLD as NEW (e.g. a sweep's config label as our side, to combine it with bench
 files of other seeds; `bench_x.csv:rlkit=old` keeps a side out of NEW's way).
 
+--seeds A..B keeps only the runs of those seeds (e.g. to pair a 100-seed sweep with the same seeds of a longer one).
+
 --sides A B: compare side A with side B (default: rlkit sb3), e.g. a sweep's config label against our bench
 side, as for bench/plain_paths.py's runs:
 
@@ -82,6 +84,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", nargs="+", help="results.csv files, each optionally FILE:OLD=NEW[,OLD2=NEW2]")
     p.add_argument("--combine", action="store_true", help="one comparison over the runs of all the files")
+    p.add_argument("--seeds", metavar="A..B", help="only the runs of seeds A to B (inclusive)")
     p.add_argument("--sides", nargs=2, default=["rlkit", "sb3"], metavar=("A", "B"),
                    help="the two sides to compare, A - B (default: rlkit sb3)")
     args = p.parse_args()
@@ -110,6 +113,13 @@ def main() -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    if args.seeds:
+        lo, sep, hi = args.seeds.partition("..")
+        if not (sep and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+            print(f"error: --seeds {args.seeds}: give a range A..B, e.g. --seeds 0..99", file=sys.stderr)
+            return 2
+        files = {path: {side: {k: v for k, v in finals.items() if int(lo) <= k <= int(hi)}
+                        for side, finals in sides.items()} for path, sides in files.items()}
     a, b = args.sides
     for path, sides in files.items():
         if not {a, b} <= set(sides):

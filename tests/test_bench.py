@@ -548,6 +548,13 @@ def test_compare_finals_compares_the_sides_it_is_given(tmp_path, capsys, monkeyp
     monkeypatch.setattr("sys.argv", ["compare_finals.py", f"{path}:ppo=rlkit,rlkit=old", "--combine"])
     assert module.main() == 0
     assert "rlkit - SB3: IQM difference -3.0" in capsys.readouterr().out  # (14 + 26) / 2 - (19 + 27) / 2
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--seeds", "0..1", "--sides", "ppo", "rlkit"])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    assert "IQM difference -5.5" in out and "; 2 seeds" in out  # seeds 0-1 only: (5 + 14) / 2 - (10 + 20) / 2
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--seeds", "2"])
+    assert module.main() == 2
+    assert "give a range A..B" in capsys.readouterr().err
     monkeypatch.setattr("sys.argv", ["compare_finals.py", f"{path}:dqn=rlkit"])
     assert module.main() == 2
     assert "has no side dqn to rename (sides: ppo, rlkit, sb3)" in capsys.readouterr().err
