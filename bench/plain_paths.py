@@ -9,8 +9,8 @@
 --grads:  ppo and a2c take their gradients by autograd instead of by hand (nets.handgrad).
 
 An experiment, not a setting. Each shortcut computes the same numbers as its plain path to float rounding
-(tests/test_policy.py, tests/test_handgrad.py), so a seed's run parts from the default one after a few updates;
-compare many seeds' finals with the default's, e.g. `python bench/compare_finals.py <bench csv>
+(tests/test_policy.py, tests/test_nets.py, tests/test_sb3_lockstep.py), so a seed's run parts from the default
+one after a few updates; compare many seeds' finals with the default's, e.g. `python bench/compare_finals.py <bench csv>
 <this sweep's results.csv>:ppo=plain --combine --sides plain rlkit`. The switches are made at import, from
 sys.argv, so the spawned worker processes of `workers=N` (which import this file as their main module and get
 the parent's sys.argv) run the same way.

@@ -221,7 +221,7 @@ def track_run(words: list[str], seed: int = 0, rollouts: int | None = None, eval
     (our agents are built first, so they draw nothing from the generators SB3 uses). Default: SB3's whole budget
     (`total_steps` rounded up to whole rollouts, as SB3 trains). Then all three are scored as the bench scores,
     on seed's evaluation episodes. `progress(k, tracked)` is called after each update."""
-    from rlkit.bench import Job, _evaluate, _Sb3Actor, build_sb3
+    from rlkit.bench import Job, _evaluate, _Sb3Actor, build_sb3, sb3_on_policy_total
     from rlkit.train import build
 
     spec = bench_spec(words, seed)
@@ -237,7 +237,7 @@ def track_run(words: list[str], seed: int = 0, rollouts: int | None = None, eval
         copy_weights(model, f.agent)  # the only copy: the same starting point
     cfg = spec.config
     per_rollout = cfg.n_envs * cfg.n_steps
-    rollouts = rollouts or -(-cfg.total_steps // per_rollout)
+    rollouts = rollouts or sb3_on_policy_total(cfg) // per_rollout
     out = Tracked(gaps={"ours-sb3": [], "autograd-sb3": [], "ours-autograd": []})
 
     def both(sb3_train: Any) -> None:
