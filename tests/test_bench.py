@@ -591,3 +591,65 @@ def test_plain_paths_turn_the_numpy_actor_and_the_hand_gradients_off(monkeypatch
     agent, env = build(spec)
     assert not agent.hand_grad
     env.close()
+
+
+TINY_PPO_PENDULUM = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=64", "n_epochs=2", "total_steps=640",
+                     "threads=1"]
+
+
+def test_update_stats_reads_every_update_on_both_sides():
+    """bench/update_stats.py: one value per update on each side (5 updates of 128 steps: ours logs them all, not
+    one row per 1000 steps), std read after the update, SB3's entropy_loss turned into the entropy."""
+    import math
+
+    module = _bench_script("update_stats")
+    ours, agent = module.our_series(TINY_PPO_PENDULUM, seed=0)
+    theirs, model = module.sb3_series(TINY_PPO_PENDULUM, seed=0)
+    names = ["std", "entropy", "value_loss", "clip_fraction", "policy_loss", "explained_variance"]
+    assert list(ours) == list(theirs) == names
+    assert all(len(ours[k]) == len(theirs[k]) == 5 for k in names), {k: len(v) for k, v in ours.items()}
+    log_std_ours = float(agent.policy.pi_head.log_std.detach().mean())
+    log_std_sb3 = float(model.policy.log_std.detach().mean())
+    assert ours["std"][-1] == pytest.approx(math.exp(log_std_ours), abs=1e-7)
+    assert theirs["std"][-1] == pytest.approx(math.exp(log_std_sb3), abs=1e-7)
+    gaussian_entropy = 0.5 * math.log(2 * math.pi * math.e)  # + log std, for one action dimension
+    assert ours["entropy"][-1] == pytest.approx(gaussian_entropy + log_std_ours, abs=5e-3)
+    assert theirs["entropy"][-1] == pytest.approx(gaussian_entropy + log_std_sb3, abs=5e-3)
+    assert all(0 < v for v in ours["value_loss"] + theirs["value_loss"])
+
+
+def test_update_stats_pairs_stretches_by_seed():
+    """stretch_table: per fifth of the updates, each side's mean and the paired difference with its standard error;
+    report flags the cells more than 2 standard errors apart."""
+    module = _bench_script("update_stats")
+    rng = np.random.default_rng(0)
+    theirs = {s: {"std": list(rng.normal(size=10))} for s in range(4)}
+    shift = {0: 1.0, 1: 1.2, 2: 0.8, 3: 1.0}
+    ours = {s: {"std": [v + shift[s] for v in theirs[s]["std"]]} for s in range(4)}
+    table = module.stretch_table(ours, theirs)
+    assert [r["updates"] for r in table] == [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10)]
+    for r in table:
+        assert r["diff"] == pytest.approx(1.0)
+        assert r["se"] == pytest.approx(np.std([1.0, 1.2, 0.8, 1.0], ddof=1) / 2)
+        lo = r["updates"][0] - 1
+        assert r["sb3"] == pytest.approx(np.mean([np.mean(theirs[s]["std"][lo:lo + 2]) for s in range(4)]))
+    text = module.report(table, "cmd", [0, 1, 2, 3], 10, {"ours": 1.0, "sb3": 2.0}, ["agent=ppo", "env=pendulum"])
+    assert "| std | 1-2 |" in text and "cells with |z| > 2: 5 " in text
+
+
+def test_update_stats_end_to_end_and_its_mistakes(tmp_path, capsys):
+    """The script writes its report, data and plot; an agent SB3 logs other statistics for, or bad seeds, get one
+    line and exit code 2."""
+    module = _bench_script("update_stats")
+    assert module.main([*TINY_PPO_PENDULUM[:-1], "--seeds", "1", "--workers", "0", "--out", str(tmp_path)]) == 0
+    stem = tmp_path / "update_stats_ppo_pendulum"
+    data = json.loads(stem.with_suffix(".json").read_text())
+    assert data["seeds"] == [0] and len(data["ours"]["0"]["std"]) == len(data["sb3"]["0"]["std"]) == 5
+    assert stem.with_suffix(".png").stat().st_size > 0
+    assert "| value_loss | 1-1 |" in stem.with_suffix(".md").read_text()
+    capsys.readouterr()
+    assert module.main(["agent=dqn", "env=cartpole", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "agent=dqn: update_stats compares ppo and a2c" in err
+    assert module.main(["agent=ppo", "env=pendulum", "--seeds", "3..1", "--out", str(tmp_path)]) == 2
+    assert "seeds=" in capsys.readouterr().err
