@@ -168,6 +168,9 @@ def report(table: list[dict[str, Any]], command: str, seeds: list[int], updates:
     if zs:
         lines += ["", f"Largest |z| over the {len(zs)} cells: {max(zs):.1f}; cells with |z| > 2: "
                   f"{sum(z > 2 for z in zs)} (about {0.05 * len(zs):.1f} expected by chance if both learn alike)."]
+        if len(seeds) < 10:
+            lines.append(f"With {len(seeds)} seeds each standard error is itself a rough estimate: |z| of 3-5 "
+                         "happens by chance; use 10 or more seeds before reading a difference into a cell.")
     return "\n".join(lines) + "\n"
 
 

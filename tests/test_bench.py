@@ -634,7 +634,10 @@ def test_update_stats_pairs_stretches_by_seed():
         lo = r["updates"][0] - 1
         assert r["sb3"] == pytest.approx(np.mean([np.mean(theirs[s]["std"][lo:lo + 2]) for s in range(4)]))
     text = module.report(table, "cmd", [0, 1, 2, 3], 10, {"ours": 1.0, "sb3": 2.0}, ["agent=ppo", "env=pendulum"])
-    assert "| std | 1-2 |" in text and "cells with |z| > 2: 5 " in text
+    assert "| std | 1-2 |" in text and "cells with |z| > 2: 5 " in text and "4 seeds each standard error" in text
+    table12 = module.stretch_table({s: ours[s % 4] for s in range(12)}, {s: theirs[s % 4] for s in range(12)})
+    assert "standard error is itself" not in module.report(table12, "cmd", list(range(12)), 10,
+                                                           {"ours": 1.0, "sb3": 2.0}, ["agent=ppo", "env=pendulum"])
 
 
 def test_update_stats_end_to_end_and_its_mistakes(tmp_path, capsys):
