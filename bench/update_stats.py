@@ -1,6 +1,7 @@
 """Does our PPO/A2C train like SB3's? The statistics both log after every update, compared over seeds.
 
     python bench/update_stats.py [agent=ppo env=pendulum key=value ...] --seeds 300..319 [--workers 2]
+    python bench/update_stats.py --from bench/results/update_stats_ppo_pendulum.json other.json  (seeds pooled)
 
 Each seed trains our side and SB3's as `rlkit bench` trains them (the same spec and env seeds, SB3's whole-rollout
 budget on both sides) and records after every update: the policy's std (Box actions), its entropy, the value
@@ -146,16 +147,17 @@ def stretch_table(ours: dict[int, dict[str, list[float]]], theirs: dict[int, dic
     return rows
 
 
-def report(table: list[dict[str, Any]], command: str, seeds: list[int], updates: int, seconds: dict[str, float],
-           words: list[str]) -> str:
+def report(table: list[dict[str, Any]], command: str, seeds: list[int], updates: int,
+           seconds: dict[str, float] | None, words: list[str]) -> str:
     """The markdown report of a stretch_table."""
     agent = next(w.split("=", 1)[1] for w in words if w.startswith("agent="))
     env = next(w.split("=", 1)[1] for w in words if w.startswith("env="))
     lines = [f"# Training statistics after every update: {agent} on {env}, ours and SB3", "",
              f"Command: `{command}` (torch threads 1 per run)", "",
              f"Seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), {updates} updates a run, each side trained as "
-             "`rlkit bench` trains it (same spec and env seeds, whole rollouts). Mean seconds a run: ours "
-             f"{seconds['ours']:.1f}, SB3 {seconds['sb3']:.1f}. Each cell: the mean over seeds of each seed's mean "
+             "`rlkit bench` trains it (same spec and env seeds, whole rollouts). "
+             + (f"Mean seconds a run: ours {seconds['ours']:.1f}, SB3 {seconds['sb3']:.1f}. " if seconds else "")
+             + "Each cell: the mean over seeds of each seed's mean "
              "over that stretch of updates; difference = ours - SB3 paired by seed, +- its standard error over "
              "seeds; z = difference / standard error. entropy is SB3's -entropy_loss; approx_kl is left out (SB3 "
              "logs the last epoch's mean, ours every epoch's).", "",
@@ -207,6 +209,34 @@ def plot(ours: dict[int, dict[str, list[float]]], theirs: dict[int, dict[str, li
     plt.close(fig)
 
 
+def report_from(paths: list[Path], argv: list[str]) -> int:
+    """Print the report of the runs in several of this script's .json files together (e.g. a replication's seeds
+    with the first run's); they must be of one agent and env."""
+    results: dict[str, dict[int, dict[str, list[float]]]] = {"ours": {}, "sb3": {}}
+    words: list[str] | None = None
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+            these = [w for w in data["command"].split() if w.startswith(("agent=", "env="))]
+            runs = {side: {int(k): v for k, v in data[side].items()} for side in results}
+        except (OSError, ValueError, KeyError, AttributeError) as e:
+            print(f"error: {path}: not an update_stats .json ({type(e).__name__}: {e}); give files this script "
+                  "wrote, e.g. bench/results/update_stats_ppo_pendulum.json", file=sys.stderr)
+            return 2
+        if words is not None and sorted(these) != sorted(words):
+            print(f"error: {path} holds {' '.join(these)}, the first file {' '.join(words)}: give files of one agent "
+                  "and env", file=sys.stderr)
+            return 2
+        words = these
+        for side in results:
+            results[side].update(runs[side])
+    seeds = sorted(set(results["ours"]) & set(results["sb3"]))
+    updates = len(next(iter(results["ours"][seeds[0]].values())))
+    command = "python bench/update_stats.py " + " ".join(argv)
+    print(report(stretch_table(results["ours"], results["sb3"]), command, seeds, updates, None, words), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from rlkit.bench import parse_seeds
     from rlkit.errors import UserError
@@ -217,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="300..319", metavar="A..B|N")
     p.add_argument("--workers", type=int, default=1, help="runs at once in spawned processes (0: in this one)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--from", dest="sources", nargs="+", type=Path, metavar="JSON",
+                   help="no runs: print the report of the series in these files (their seeds together)")
     args = p.parse_args(argv)
+    if args.sources:
+        return report_from(args.sources, argv if argv is not None else sys.argv[1:])
     words = [*args.words, "threads=1"]
     try:
         seeds = parse_seeds(int(args.seeds) if args.seeds.isdigit() else args.seeds)

@@ -656,3 +656,25 @@ def test_update_stats_end_to_end_and_its_mistakes(tmp_path, capsys):
     assert err.count("\n") == 0 and "agent=dqn: update_stats compares ppo and a2c" in err
     assert module.main(["agent=ppo", "env=pendulum", "--seeds", "3..1", "--out", str(tmp_path)]) == 2
     assert "seeds=" in capsys.readouterr().err
+
+
+def test_update_stats_reports_several_files_together(tmp_path, capsys):
+    """--from pools the seeds of several .json files without running anything; files of another agent or env, or
+    not of this script, get one line and exit code 2."""
+    module = _bench_script("update_stats")
+
+    def write(name: str, seeds: range, shift: float, words: str = "agent=ppo env=pendulum") -> Path:
+        runs = {side: {str(s): {"std": [1.0 + (shift if side == "ours" else 0.0) + 0.01 * s] * 5} for s in seeds}
+                for side in ("ours", "sb3")}
+        path = tmp_path / name
+        path.write_text(json.dumps({"command": f"python bench/update_stats.py {words} --seeds x", **runs}))
+        return path
+
+    a, b = write("a.json", range(0, 3), 0.1), write("b.json", range(3, 6), 0.3)
+    assert module.main(["--from", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "Seeds 0..5 (6)" in out and "| std | 1-1 | 1.225 | 1.025 | +0.2 +- 0.045 |" in out
+    assert module.main(["--from", str(a), str(write("c.json", range(6, 8), 0.0, "agent=a2c env=pendulum"))]) == 2
+    assert "give files of one agent and env" in capsys.readouterr().err
+    assert module.main(["--from", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
