@@ -121,6 +121,12 @@ def sb3_series(words: list[str], seed: int) -> tuple[dict[str, list[float]], Any
     return series, model
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _job(args: tuple[str, list[str], int]) -> tuple[str, int, dict[str, list[float]], float]:
     side, words, seed = args
     t0 = time.perf_counter()
@@ -231,6 +237,10 @@ def report_from(paths: list[Path], argv: list[str]) -> int:
         for side in results:
             results[side].update(runs[side])
     seeds = sorted(set(results["ours"]) & set(results["sb3"]))
+    if not seeds:
+        print(f"error: no seed has runs of both sides in {', '.join(map(str, paths))}: wait for a run to finish "
+              "both sides of a seed", file=sys.stderr)
+        return 2
     updates = len(next(iter(results["ours"][seeds[0]].values())))
     command = "python bench/update_stats.py " + " ".join(argv)
     print(report(stretch_table(results["ours"], results["sb3"]), command, seeds, updates, None, words), end="")
@@ -264,31 +274,40 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from rlkit.checkpoint import atomic_write_text
+
     command = "python bench/update_stats.py " + " ".join([*args.words, f"--seeds {args.seeds}"]
                                                         + ([f"--workers {args.workers}"] if args.workers != 1 else []))
     jobs = [(side, words, s) for s in seeds for side in ("ours", "sb3")]
     results: dict[str, dict[int, dict[str, list[float]]]] = {"ours": {}, "sb3": {}}
     seconds: dict[str, list[float]] = {"ours": [], "sb3": []}
-    if args.workers == 0:
-        done = map(_job, jobs)
-    else:
-        pool = mp.get_context("spawn").Pool(args.workers)
-        done = pool.imap_unordered(_job, jobs)
-    for i, (side, seed, series, took) in enumerate(done, 1):
-        results[side][seed] = series
-        seconds[side].append(took)
-        print(f"[{i}/{len(jobs)}] {side} seed {seed}: {len(next(iter(series.values())))} updates in {took:.0f} s",
-              flush=True)
-    if args.workers:
+    stem = f"update_stats_{spec.agent}_{spec.env}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    data_path = args.out / f"{stem}.json"
+    # the workers ignore Ctrl-C: the parent takes it, keeps what finished and ends them (no traceback per worker)
+    pool = mp.get_context("spawn").Pool(args.workers, _ignore_sigint) if args.workers else None
+    done = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
+    try:
+        for i, (side, seed, series, took) in enumerate(done, 1):
+            results[side][seed] = series
+            seconds[side].append(took)
+            # after every run: an interrupted sweep keeps what finished (report it with --from)
+            atomic_write_text(data_path, json.dumps({"command": command, "seeds": seeds, **results}), durable=False)
+            print(f"[{i}/{len(jobs)}] {side} seed {seed}: {len(next(iter(series.values())))} updates in "
+                  f"{took:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        if pool:
+            pool.terminate()
+        print(f"interrupted: the finished runs are in {data_path} (python bench/update_stats.py --from {data_path})",
+              file=sys.stderr)
+        return 130
+    if pool:
         pool.close()
         pool.join()
     table = stretch_table(results["ours"], results["sb3"])
     updates = len(next(iter(results["ours"][seeds[0]].values())))
     text = report(table, command, seeds, updates, {k: float(np.mean(v)) for k, v in seconds.items()}, words)
-    stem = f"update_stats_{spec.agent}_{spec.env}"
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.md").write_text(text)
-    (args.out / f"{stem}.json").write_text(json.dumps({"command": command, "seeds": seeds, **results}))
     plot(results["ours"], results["sb3"], args.out / f"{stem}.png",
          f"{spec.agent} {spec.env}: statistics after each update, mean +- SE over {len(seeds)} seeds")
     print(text)

@@ -678,3 +678,29 @@ def test_update_stats_reports_several_files_together(tmp_path, capsys):
     assert "give files of one agent and env" in capsys.readouterr().err
     assert module.main(["--from", str(tmp_path / "missing.json")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    one_side = tmp_path / "one_side.json"  # what an interrupted run leaves after its first job
+    one_side.write_text(json.dumps({"command": "python bench/update_stats.py agent=ppo env=pendulum",
+                                    "ours": {"0": {"std": [1.0]}}, "sb3": {}}))
+    assert module.main(["--from", str(one_side)]) == 2
+    assert "no seed has runs of both sides" in capsys.readouterr().err
+
+
+def test_update_stats_keeps_finished_runs_when_interrupted(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the middle of a sweep: the runs that finished are already in the .json, and --from reports them."""
+    module = _bench_script("update_stats")
+    calls = []
+
+    def job(args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        side, _, seed = args
+        return side, seed, {"std": [1.0 + seed + (0.1 if side == "ours" else 0.0)] * 5}, 0.5
+
+    monkeypatch.setattr(module, "_job", job)
+    words = ["agent=ppo", "env=pendulum", "--seeds", "0..2", "--workers", "0", "--out", str(tmp_path)]
+    assert module.main(words) == 130
+    data = tmp_path / "update_stats_ppo_pendulum.json"
+    assert "the finished runs are in" in capsys.readouterr().err
+    assert module.main(["--from", str(data)]) == 0
+    assert "Seeds 0..0 (1)" in capsys.readouterr().out
