@@ -21,6 +21,14 @@ side, as for bench/plain_paths.py's runs:
 
     python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv \
         bench/results/sweep_ppo_pendulum_torch_acting.csv --combine --sides ppo rlkit
+
+Over the seeds both sides ran, a paired line follows: the mean difference with its standard error, on how
+many seeds A ends above B, the paired t-test's and the Wilcoxon signed-rank test's p (scipy), and the
+difference of the 10/25/50/75/90% quantiles with paired bootstrap CIs (where in the spread of runs a gap
+sits: a shift of all runs, or a tail of failed ones).
+
+--plot FILE.png draws each comparison's score distributions (the fraction of runs ending above each score,
+Agarwal et al. 2021's performance profile) with pointwise 95% bootstrap bands.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -77,6 +87,70 @@ def combine(files: dict[Path, dict[str, dict[int, float]]]) -> dict[str, dict[in
     return out
 
 
+QUANTILES = (10, 25, 50, 75, 90)
+
+
+def paired_lines(a: dict[int, float], b: dict[int, float], names: tuple[str, str]) -> list[str]:
+    """The paired comparison of two sides over the seeds both ran: mean difference, tests, quantile differences."""
+    from rlkit.stats import difference_ci
+
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return []
+    x, y = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
+    d = x - y
+    se = d.std(ddof=1) / np.sqrt(len(d))
+    line = (f"paired over {len(seeds)} seeds, {names[0]} - {names[1]}: mean difference {d.mean():+,.1f} "
+            f"+/- {se:,.1f} (SE; SD of a seed's difference {d.std(ddof=1):,.1f}); {names[0]} above on "
+            f"{int((d > 0).sum())} of {len(d)}")
+    try:
+        from scipy import stats as sps
+    except ImportError:
+        line += "; paired t and Wilcoxon p need scipy (pip install scipy)"
+    else:
+        with np.errstate(all="ignore"):
+            t_p = sps.ttest_rel(x, y).pvalue if d.std() > 0 else float("nan")
+            w_p = sps.wilcoxon(x, y).pvalue if np.any(d != 0) else float("nan")
+        line += f"; paired t p {t_p:.3f}, Wilcoxon signed-rank p {w_p:.3f}"
+    parts = []
+    for q in QUANTILES:
+        diff, lo, hi = difference_ci(x, y, stat=lambda v, q=q: float(np.percentile(v, q)), paired=True)
+        parts.append(f"{q}%: {diff:+,.1f} [{lo:+,.1f}, {hi:+,.1f}]")
+    return [line, "quantiles of the finals, difference (paired bootstrap 95% CI): " + ", ".join(parts)]
+
+
+def profile_plot(panels: list[tuple[str, dict[str, dict[int, float]], tuple[str, str]]], path: Path,
+                 reps: int = 1000) -> None:
+    """Per comparison: the fraction of each side's runs ending above a score, with pointwise 95% bootstrap bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, (title, sides, names) in zip(axes[0], panels, strict=True):
+        values = [np.array(list(sides[n].values()), dtype=np.float64) for n in names]
+        grid = np.linspace(min(v.min() for v in values), max(v.max() for v in values), 200)
+        for name, v in zip(names, values, strict=True):
+            frac = (v[None, :] > grid[:, None]).mean(axis=1)
+            boot = np.array([(v[rng.integers(v.size, size=v.size)][None, :] > grid[:, None]).mean(axis=1)
+                             for _ in range(reps)])
+            lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
+            label = "SB3" if name == "sb3" else name
+            line, = ax.plot(grid, frac, lw=1.8, label=f"{label} ({v.size} runs)")
+            ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        ax.set_xlabel("final evaluation return (raw)")
+        ax.set_ylabel("fraction of runs ending above")
+        ax.set_title(title if len(title) < 70 else "..." + title[-67:], fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("score distributions of the final evaluations; shaded: pointwise 95% bootstrap CI", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     from rlkit.benchreport import comparison
     from rlkit.stats import iqm
@@ -87,7 +161,11 @@ def main() -> int:
     p.add_argument("--seeds", metavar="A..B", help="only the runs of seeds A to B (inclusive)")
     p.add_argument("--sides", nargs=2, default=["rlkit", "sb3"], metavar=("A", "B"),
                    help="the two sides to compare, A - B (default: rlkit sb3)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the two sides' score distributions there")
     args = p.parse_args()
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
+        print(f"error: --plot {args.plot}: give an image file name ending in .png, .pdf or .svg", file=sys.stderr)
+        return 2
     files: dict[Path, dict[str, dict[int, float]]] = {}
     for arg in args.csv:
         path, renames = split_renames(str(arg))
@@ -121,6 +199,7 @@ def main() -> int:
         files = {path: {side: {k: v for k, v in finals.items() if int(lo) <= k <= int(hi)}
                         for side, finals in sides.items()} for path, sides in files.items()}
     a, b = args.sides
+    panels = []
     for path, sides in files.items():
         if not {a, b} <= set(sides):
             print(f"{path}: no {a} and {b} columns (sides: {', '.join(sorted(sides)) or 'none'})")
@@ -132,6 +211,14 @@ def main() -> int:
             name = {side: "SB3" if side == "sb3" else side for side in (a, b)}
             print(f"final IQM {name[a]} {iqm(list(sides[a].values())):,.1f} ({n[a]} runs), "
                   f"{name[b]} {iqm(list(sides[b].values())):,.1f} ({n[b]} runs)")
+        for line in paired_lines(sides[a], sides[b], tuple("SB3" if s == "sb3" else s for s in (a, b))):
+            print(line)
+        if lines:
+            panels.append((f"{len(args.csv)} files combined" if args.combine and len(args.csv) > 1 else str(path),
+                           sides, (a, b)))
+    if args.plot and panels:
+        profile_plot(panels, Path(args.plot))
+        print(f"score distributions: {args.plot}")
     return 0
 
 

@@ -704,3 +704,38 @@ def test_update_stats_keeps_finished_runs_when_interrupted(tmp_path, capsys, mon
     assert "the finished runs are in" in capsys.readouterr().err
     assert module.main(["--from", str(data)]) == 0
     assert "Seeds 0..0 (1)" in capsys.readouterr().out
+
+
+def test_compare_finals_paired_line_tests_and_quantiles_and_the_score_plot(tmp_path, capsys, monkeypatch):
+    """The paired line: mean difference +/- SE over the shared seeds, the paired (not two-sample) t-test and the
+    Wilcoxon test, quantile differences; --plot writes the score distributions, a non-image name is exit 2."""
+    from scipy import stats as sps
+
+    module = _bench_script("compare_finals")
+    ours, theirs = [10.0, 20.0, 30.0, 40.0, 50.0], [8.0, 19.0, 27.0, 41.0, 45.0]  # differences 2, 1, 3, -1, 5
+    rows = ["side,seed,step,train_wall_s,eval,train_steps_per_s,peak_rss_mb"]
+    rows += [f"{side},{seed},200,2.0,{v},1,1" for seed, pair in enumerate(zip(ours, theirs))
+             for side, v in zip(("rlkit", "sb3"), pair)]
+    rows += ["rlkit,5,200,2.0,99,1,1"]  # a seed only one side ran: left out of the paired line
+    path = tmp_path / "results.csv"
+    path.write_text("\n".join(rows) + "\n")
+    png = tmp_path / "profile.png"
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--plot", str(png)])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    # mean of (2, 1, 3, -1, 5) = 2.0; SD sqrt(20 / 4) = 2.24; SE 2.24 / sqrt(5) = 1.0
+    assert "paired over 5 seeds, rlkit - SB3: mean difference +2.0 +/- 1.0 (SE; SD of a seed's difference 2.2)" in out
+    assert "rlkit above on 4 of 5" in out
+    t_p, w_p = sps.ttest_rel(ours, theirs).pvalue, sps.wilcoxon(ours, theirs).pvalue
+    assert f"paired t p {t_p:.3f}, Wilcoxon signed-rank p {w_p:.3f}" in out
+    assert f"{sps.ttest_ind(ours, theirs).pvalue:.3f}" != f"{t_p:.3f}"  # the test tells paired from unpaired
+    from rlkit.stats import difference_ci
+
+    _, lo, hi = difference_ci(ours, theirs, stat=lambda v: float(np.percentile(v, 50)), paired=True)
+    assert f"50%: +3.0 [{lo:+,.1f}, {hi:+,.1f}]" in out  # medians 30 and 27; seeds resampled in pairs
+    _, lo_u, hi_u = difference_ci(ours, theirs, stat=lambda v: float(np.percentile(v, 50)), paired=False)
+    assert (lo, hi) != (lo_u, hi_u)
+    assert png.stat().st_size > 10_000 and f"score distributions: {png}" in out
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--plot", str(tmp_path / "profile.txt")])
+    assert module.main() == 2
+    assert "give an image file name ending in .png" in capsys.readouterr().err
