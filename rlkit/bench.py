@@ -844,6 +844,7 @@ def execute(p: Plan, progress_enabled: bool = True) -> int:
     progress = Progress(p.jobs, enabled=progress_enabled)
     extra: dict[str, Any] = {}
     t0 = time.perf_counter()
+    interrupted = False
     try:
         if p.opts["backend"] == "ray":
             extra = run_ray(p.jobs, p.opts, on_result, progress)
@@ -851,9 +852,15 @@ def execute(p: Plan, progress_enabled: bool = True) -> int:
             run_inline(p.jobs, on_result, progress)
         else:
             run_local(p.jobs, p.opts["workers"], on_result, progress)
+    except KeyboardInterrupt:  # Ctrl-C: the runs that finished still get their report and curves
+        interrupted = True
     finally:
         progress.close()
     extra["elapsed_s"] = time.perf_counter() - t0
+    if interrupted:  # a run the interrupt itself stopped is not a failure of the run
+        runs[:] = [r for r in runs
+                   if not (r.error and r.error.strip().splitlines()[-1].startswith("KeyboardInterrupt"))]
+        extra["interrupted"] = f"interrupted (Ctrl-C) after {len(runs)} of {len(p.jobs)} runs"
     runs.sort(key=lambda r: r.job)
     from rlkit import benchreport
 
@@ -863,4 +870,8 @@ def execute(p: Plan, progress_enabled: bool = True) -> int:
     if failed:
         print(f"{len(failed)} of {len(runs)} runs failed (listed in report.md)", flush=True)
     print(str(p.out), flush=True)
+    if interrupted:
+        print(f"rlkit: {extra['interrupted']}; results.csv, report.md and curves.png in {p.out} cover those",
+              file=sys.stderr, flush=True)
+        return 130
     return EXIT_SOME_FAILED if failed else 0

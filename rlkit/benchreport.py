@@ -330,7 +330,9 @@ def write(plan: Any, runs: list[Any], extra: dict[str, Any]) -> str:
         + ("; rlkit side only: glibc malloc keeps freed blocks for reuse (rlkit.device.keep_freed_memory, "
            "part of `rlkit train`), SB3 side with malloc defaults" if any(r.extra.get("malloc_keep_freed")
                                                                        for r in runs) else ""),
-        f"- Execution: {how}; {len(runs)} runs in {extra.get('elapsed_s', 0):,.0f} s",
+        f"- Execution: {how}; {len(runs)} runs in {extra.get('elapsed_s', 0):,.0f} s"
+        + (f"; **{extra['interrupted']}**: the figures cover the runs that finished"
+           if extra.get("interrupted") else ""),
         f"- Protocol: {j0.total_steps:,} env steps per run{_whole_rollouts(plan)}; every {j0.eval_every:,} steps "
         + (f"`{REFERENCES[plan.reference].measure}` is measured ({REFERENCES[plan.reference].metric})"
            + (f"; episode i of seed s: env seed 10000 + {j0.eval_episodes} s + i"

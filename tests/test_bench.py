@@ -221,6 +221,31 @@ def test_tiny_bench_writes_results_report_and_curves_with_both_sides(cli, tmp_pa
     assert "[4/4 done]" in err  # the progress display covers every seed and side
 
 
+def test_interrupted_bench_reports_the_runs_that_finished(cli, tmp_path, monkeypatch):
+    """Ctrl-C during a bench: exit 130 with one line, and results.csv, report.md and curves.png cover the runs
+    that finished; a run the interrupt itself stopped (its worker got the signal too) is not listed as failed."""
+    real = bench.run_inline
+
+    def two_runs_then_ctrl_c(jobs, on_result, progress):
+        real(jobs[:2], on_result, progress)  # seed 0, both sides
+        on_result(bench.BenchRun(jobs[2].id, jobs[2].label, jobs[2].side, jobs[2].seed,
+                                 error="Traceback (most recent call last):\n  ...\nKeyboardInterrupt\n"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "run_inline", two_runs_then_ctrl_c)
+    rc, out, err = cli("bench", "agent=dqn", "env=cartpole", "seeds=2", "total_steps=1000", "eval_every=1000",
+                       "eval_episodes=2", "workers=0", f"runs.dir={tmp_path}", *TINY_DQN)
+    assert rc == 130, out + err
+    folder = Path(out.strip().splitlines()[-1])
+    assert {(r["side"], r["seed"]) for r in _rows(folder)} == {("rlkit", "0"), ("sb3", "0")}
+    report = (folder / "report.md").read_text()
+    assert "interrupted (Ctrl-C) after 2 of 4 runs" in report and "| runs finished | 1 | 1 |" in report
+    assert "failed" not in report.lower() and "Traceback" not in err
+    assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert err.strip().splitlines()[-1] == (f"rlkit: interrupted (Ctrl-C) after 2 of 4 runs; results.csv, report.md "
+                                            f"and curves.png in {folder} cover those")
+
+
 def test_reference_bench_reproduces_the_rooms_q_matrix(cli, tmp_path):
     rc, out, err = cli("bench", "agent=q_learning", "env=rooms", "seeds=1", "workers=0", f"runs.dir={tmp_path}")
     assert rc == 0, out + err
