@@ -166,6 +166,10 @@ def main() -> int:
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
         print(f"error: --plot {args.plot}: give an image file name ending in .png, .pdf or .svg", file=sys.stderr)
         return 2
+    if args.plot and not Path(args.plot).resolve().parent.is_dir():
+        print(f"error: --plot {args.plot}: no folder {Path(args.plot).parent}; create it or name a file in an "
+              "existing one", file=sys.stderr)
+        return 2
     files: dict[Path, dict[str, dict[int, float]]] = {}
     for arg in args.csv:
         path, renames = split_renames(str(arg))

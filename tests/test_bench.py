@@ -764,3 +764,6 @@ def test_compare_finals_paired_line_tests_and_quantiles_and_the_score_plot(tmp_p
     monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--plot", str(tmp_path / "profile.txt")])
     assert module.main() == 2
     assert "give an image file name ending in .png" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--plot", str(tmp_path / "no" / "p.png")])
+    assert module.main() == 2
+    assert "no folder" in capsys.readouterr().err
