@@ -273,13 +273,20 @@ def comparison(summaries: dict[str, dict[str, Any]], sides: tuple[str, str] = ("
     if not by_ours or not by_theirs:
         return []
     a, b = ("SB3" if side == "sb3" else side for side in sides)
-    paired = set(by_ours) == set(by_theirs)  # the same seeds: the same env and evaluation episodes on each side
-    seeds = sorted(by_ours)
-    ours = [by_ours[s] for s in seeds]
-    theirs = [by_theirs[s] for s in seeds] if paired else list(by_theirs.values())
+    # Seeds both sides ran share their env and evaluation episodes, so they are compared in pairs; a seed only one
+    # side has (a failed or interrupted run) is left out and named rather than turning the whole line unpaired.
+    seeds = sorted(set(by_ours) & set(by_theirs))
+    paired = len(seeds) >= 2
+    if paired:
+        ours, theirs = [by_ours[s] for s in seeds], [by_theirs[s] for s in seeds]
+        alone = [f"{side} {', '.join(map(str, sorted(set(mine) - set(other))))}"
+                 for side, mine, other in ((a, by_ours, by_theirs), (b, by_theirs, by_ours)) if set(mine) - set(other)]
+        how = (f"seeds resampled in pairs: both sides of a seed share its env and evaluation seeds; {len(seeds)} seeds"
+               + (f"; seeds only one side ran, left out: {'; '.join(alone)}" if alone else ""))
+    else:
+        ours, theirs = list(by_ours.values()), list(by_theirs.values())
+        how = f"each side resampled over its own {len(ours)} / {len(theirs)} seeds (fewer than 2 seeds in common)"
     d, lo, hi = stats.difference_ci(ours, theirs, paired=paired)
-    how = (f"seeds resampled in pairs: both sides of a seed share its env and evaluation seeds; {len(seeds)} seeds"
-           if paired else f"each side resampled over its own {len(ours)} / {len(theirs)} seeds")
     verdict = ("the CI contains 0: these seeds do not tell the two apart" if lo <= 0 <= hi else
                f"the CI excludes 0: {a} is {'ahead' if lo > 0 else 'behind'} at these seeds")
     whose = "of ours ends above a run of SB3's" if sides == ("rlkit", "sb3") else f"of {a} ends above a run of {b}"

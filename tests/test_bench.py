@@ -526,6 +526,21 @@ def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, 
         assert message in capsys.readouterr().err
 
 
+def test_report_comparison_pairs_the_seeds_both_sides_ran_and_names_the_rest():
+    """A seed one side lacks (a failed or interrupted run) is left out and named; the rest stay paired."""
+    from rlkit.benchreport import comparison
+
+    ours, theirs = {4: 99.0, 0: 10.0, 1: 20.0, 2: 30.0, 3: 40.0}, {0: 8.0, 1: 19.0, 2: 27.0, 3: 41.0, 5: -99.0}
+    line = comparison({"rlkit": {"final_by_seed": ours}, "sb3": {"final_by_seed": theirs}})[0]
+    d, lo, hi = stats.difference_ci([10, 20, 30, 40], [8, 19, 27, 41], paired=True)
+    assert f"IQM difference {d:+,.1f}, 95% bootstrap CI [{lo:+,.1f}, {hi:+,.1f}]" in line and d == 2.0
+    assert "seeds resampled in pairs" in line and "; 4 seeds; seeds only one side ran, left out: rlkit 4; SB3 5" in line
+    assert f"{stats.probability_of_improvement([10, 20, 30, 40], [8, 19, 27, 41]):.2f}." in line
+    # one seed in common is no pairing: each side over its own seeds, and the line says why
+    line = comparison({"rlkit": {"final_by_seed": {0: 1.0, 1: 2.0}}, "sb3": {"final_by_seed": {1: 0.0, 2: 5.0}}})[0]
+    assert "each side resampled over its own 2 / 2 seeds (fewer than 2 seeds in common)" in line
+
+
 def test_compare_finals_combines_the_runs_of_several_files(tmp_path, capsys, monkeypatch):
     """--combine: one comparison over the union of the files' seeds; a seed in two files must end alike there."""
     module = _bench_script("compare_finals")
