@@ -770,10 +770,14 @@ def ray_init(opts: dict[str, Any]) -> None:
 
 
 def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun], None],
-            progress: Progress) -> dict[str, Any]:
-    """Submit every job as a Ray task (CPU/GPU request, retries on worker death); gather as they finish."""
+            progress: Progress, extra: dict[str, Any]) -> None:
+    """Submit every job as a Ray task (CPU/GPU request, retries on worker death); gather as they finish. Ray's
+    version and the cluster go into `extra` first, so an interrupted bench still reports them; Ctrl-C cancels the
+    tasks not yet finished (on a shared cluster they would otherwise run on for nobody)."""
     import ray
     from ray.util.queue import Queue
+
+    extra.update({"ray": ray.__version__, "ray_resources": ray.cluster_resources()})
 
     remote = ray.remote(max_calls=1)(_ray_job)  # a fresh worker process per task: its own peak memory
     queue = Queue(actor_options={"num_cpus": 0})  # progress messages from the tasks
@@ -790,22 +794,27 @@ def run_ray(jobs: list[Job], opts: dict[str, Any], on_result: Callable[[BenchRun
         for msg in queue.get_nowait_batch(n) if n else []:
             progress.update(msg)
 
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            drain()
+            for ref in ready:
+                job = refs[ref]
+                try:
+                    run = BenchRun(**ray.get(ref))
+                except Exception as e:  # noqa: BLE001  (a task error or a worker that died after its retries)
+                    msg = str(e).strip().splitlines()
+                    run = BenchRun(job.id, job.label, job.side, job.seed, error=f"{type(e).__name__}: "
+                                   + (msg[0] if msg else ""))
+                on_result(run)
+                progress.finished(run)
         drain()
-        for ref in ready:
-            job = refs[ref]
-            try:
-                run = BenchRun(**ray.get(ref))
-            except Exception as e:  # noqa: BLE001  (a task error or a worker that died after its retries)
-                msg = str(e).strip().splitlines()
-                run = BenchRun(job.id, job.label, job.side, job.seed, error=f"{type(e).__name__}: "
-                               + (msg[0] if msg else ""))
-            on_result(run)
-            progress.finished(run)
-    drain()
-    queue.shutdown()
-    return {"ray": ray.__version__, "ray_resources": ray.cluster_resources()}
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        queue.shutdown()
 
 
 def _ray_job(job: Job, queue: Any) -> dict[str, Any]:
@@ -847,7 +856,7 @@ def execute(p: Plan, progress_enabled: bool = True) -> int:
     interrupted = False
     try:
         if p.opts["backend"] == "ray":
-            extra = run_ray(p.jobs, p.opts, on_result, progress)
+            run_ray(p.jobs, p.opts, on_result, progress, extra)
         elif p.opts["workers"] == 0:
             run_inline(p.jobs, on_result, progress)
         else:

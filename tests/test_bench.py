@@ -321,6 +321,37 @@ def test_bench_bad_input_is_one_line_exit_2(cli, tmp_path, words, needle):
 # Ray
 
 
+def test_interrupted_ray_sweep_cancels_the_unfinished_tasks_and_reports_the_finished(cli, tmp_path, monkeypatch):
+    """Ctrl-C during a Ray sweep: the tasks not yet finished are cancelled (on a shared cluster they would run on
+    for nobody), and the report covers the finished run with Ray's version in it."""
+    ray = pytest.importorskip("ray")
+    cancelled, real_cancel, real_finished = [], ray.cancel, bench.Progress.finished
+
+    def cancel(ref, **kw):
+        cancelled.append(ref)
+        return real_cancel(ref, **kw)
+
+    def ctrl_c_after_the_first(self, run):
+        real_finished(self, run)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray, "cancel", cancel)
+    monkeypatch.setattr(bench.Progress, "finished", ctrl_c_after_the_first)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        rc, out, err = cli("sweep", "agent=q_learning", "env=rooms", "lr=[0.1,0.5]", "seeds=2", "total_steps=200",
+                           "eval_every=100", "eval_episodes=1", "backend=ray", f"runs.dir={tmp_path}")
+    finally:
+        ray.shutdown()
+    assert rc == 130, out + err
+    assert len(cancelled) == 3  # 4 tasks, 1 finished
+    folder = Path(out.strip().splitlines()[-1])
+    assert len({(r["side"], r["seed"]) for r in _rows(folder)}) == 1
+    report = (folder / "report.md").read_text()
+    assert "interrupted (Ctrl-C) after 1 of 4 runs" in report and f"ray {ray.__version__}" in report
+    assert "Traceback" not in err
+
+
 def test_ray_sweep_finishes_one_task_and_reports_the_killed_one(cli, tmp_path):
     ray = pytest.importorskip("ray")
     env_file = tmp_path / "crash_env.py"
