@@ -162,7 +162,7 @@ class DQN(Agent):
         if not isinstance(act_space, gym.spaces.Discrete):
             raise UserError(f"dqn needs a discrete action space, but this env acts in {type(act_space).__name__}"
                             f"{getattr(act_space, 'shape', '')}; pick a discrete-action env (e.g. cartpole, pong) "
-                            "or an agent for continuous actions (ppo, once available)")
+                            "or an agent for continuous actions (ppo, a2c, trpo, reinforce, es)")
         if not isinstance(obs_space, gym.spaces.Box | gym.spaces.Discrete):
             raise UserError(f"dqn needs a Box or Discrete observation space, not {type(obs_space).__name__}")
         self.n_actions = int(act_space.n)

@@ -63,7 +63,8 @@ def test_dqn_learns_cartpole_with_its_preset(cli):
 
 
 @pytest.mark.parametrize("words, fragment", [
-    (["agent=dqn", "env=pendulum"], "dqn needs a discrete action space"),
+    (["agent=dqn", "env=pendulum"], "dqn needs a discrete action space, but this env acts in Box(1,); pick a "
+     "discrete-action env (e.g. cartpole, pong) or an agent for continuous actions (ppo, a2c, trpo, reinforce, es)"),
     (["agent=dqn", "env=cartpole", "net=transformerx"], "unknown net 'transformerx'"),
     (["agent=dqn", "env=cartpole", "replay=prioritised"], "did you mean 'prioritized'"),
     (["agent=dqn", "env=cartpole", "net.hiden=[8]"], "did you mean 'net.hidden'"),
