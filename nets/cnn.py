@@ -53,8 +53,9 @@ def build_cnn(observation_space: gym.Space) -> NatureCNN:
     """The Nature DQN trunk for a (C, H, W) image Box, e.g. the (4, 84, 84) uint8 stacks of envs/atari.py."""
     shape = getattr(observation_space, "shape", None)
     if not isinstance(observation_space, gym.spaces.Box) or len(shape) != 3:
-        raise UserError(f"net cnn takes image observations, a Box of shape (C, H, W), not {observation_space}; "
-                        "use net=mlp")
+        seen = (f"a Box of shape {shape}" if isinstance(observation_space, gym.spaces.Box)
+                else type(observation_space).__name__)  # not the Box's repr: its bounds fill the line
+        raise UserError(f"net cnn takes image observations, a Box of shape (C, H, W), not {seen}; use net=mlp")
     c, h, w = shape
     if h < MIN_SIZE or w < MIN_SIZE:
         hint = " (channels last? the cnn wants (C, H, W))" if c >= MIN_SIZE and min(h, w) <= 4 else ""

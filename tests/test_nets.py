@@ -116,7 +116,8 @@ def test_a_config_section_serves_every_net():
 
 
 @pytest.mark.parametrize("spec, space, fragment", [
-    ("cnn", gym.spaces.Discrete(4), "net cnn takes image observations"),
+    ("cnn", gym.spaces.Discrete(4), r"net cnn takes image observations, a Box of shape \(C, H, W\), not Discrete; "),
+    ("cnn", gym.spaces.Box(-1, 1, (4,)), r"not a Box of shape \(4,\); use net=mlp$"),
     ("cnn", gym.spaces.Box(0, 255, (210, 160, 3), np.uint8), "channels last"),
     ({"type": "cnn", "hiden": [3]}, ATARI, "did you mean 'hidden'"),
     ({"type": "cnm"}, ATARI, "did you mean 'cnn'"),
