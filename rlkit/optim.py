@@ -60,6 +60,17 @@ class FlatOptimizer(torch.optim.Optimizer):
         self.flat_state = {k: torch.zeros_like(self.flat) for k in self.STATE_KEYS}
         self.steps = torch.zeros((), dtype=torch.float32, device=device)
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch.optim's, for the one group of leaf tensors this optimizer holds, without its
+        `torch._disable_dynamo` wrapper: that imports torch._dynamo at a process's first optimizer, ~1.7 s of
+        every `rlkit train`, `eval` or `resume` that nothing here uses."""
+        if self.param_groups:
+            raise ValueError(f"{type(self).__name__} holds one parameter group; it lays them out in one buffer")
+        params = list(param_group["params"])
+        if not all(isinstance(p, torch.Tensor) and p.is_leaf for p in params):
+            raise TypeError("a flat optimizer optimizes leaf tensors (a module's parameters)")
+        self.param_groups.append({**self.defaults, **param_group, "params": params})
+
     # -- keeping the views honest -----------------------------------------------------------------
     def _sync(self) -> None:
         """Re-point any parameter whose data or gradient was replaced at its slice of the buffers."""
