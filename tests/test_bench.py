@@ -813,3 +813,31 @@ def test_compare_finals_paired_line_tests_and_quantiles_and_the_score_plot(tmp_p
     monkeypatch.setattr("sys.argv", ["compare_finals.py", str(path), "--plot", str(tmp_path / "no" / "p.png")])
     assert module.main() == 2
     assert "no folder" in capsys.readouterr().err
+
+
+def test_presets_script_trains_each_preset_and_tables_it_beside_the_zoo(tmp_path, capsys):
+    """bench/presets.py: one `rlkit train` per (agent, env) preset and seed; the table row carries the runs'
+    final evaluations and the zoo's figure; envs without a preset are skipped by name; failed runs are listed."""
+    module = _bench_script("presets")
+    rc = module.main(["--agents", "ppo", "--envs", "cartpole,mountaincar", "--seeds", "2", "--set", "total_steps=1024",
+                      "--out", str(tmp_path), "--runs-dir", str(tmp_path / "runs")])
+    assert rc == 0
+    assert "no preset for agent=ppo env=mountaincar: skipped" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "presets_pg.csv")))
+    assert sorted(r["seed"] for r in rows) == ["0", "1"] and all(r["total_steps"] == "1024" for r in rows)
+    finals = {int(r["seed"]): float(r["final_eval"]) for r in rows}
+    for seed, final in finals.items():  # the run folder's own summary
+        (run,) = (tmp_path / "runs").glob(f"ppo-cartpole-*-s{seed}")
+        assert json.loads((run / "summary.json").read_text())["final_eval_return_mean"] == final
+    report = (tmp_path / "presets_pg.md").read_text()
+    mean = (finals[0] + finals[1]) / 2
+    assert (f"| ppo | cartpole | 1,024 | {mean:,.1f} [{min(finals.values()):,.1f}, {max(finals.values()):,.1f}] | "
+            f"0: {finals[0]:,.1f}, 1: {finals[1]:,.1f} |") in report
+    assert report.rstrip().endswith("| 500.0 +/- 0.0, 100k |")
+    rc = module.main(["--agents", "trpo", "--envs", "cartpole", "--seeds", "1", "--set", "lr=abc", "--name", "bad",
+                      "--out", str(tmp_path), "--runs-dir", str(tmp_path / "runs")])
+    assert rc == 1
+    report = (tmp_path / "bad.md").read_text()
+    assert "| trpo | cartpole | - | - | 0: failed |" in report
+    assert "- trpo cartpole seed 0: exit 2: rlkit: error: lr=abc" in report
+    assert module.main(["--agents", "dqn"]) == 2 and "--agents dqn: pick from" in capsys.readouterr().err
