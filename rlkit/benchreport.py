@@ -109,6 +109,8 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> str:
     x, y = val(a), val(b)
     if x is None or y is None or y == 0 or not np.isfinite(x) or not np.isfinite(y):
         return "-"
+    if x * y < 0:  # e.g. returns of 35 and -4: their quotient (-8) measures nothing; the difference line does
+        return "- (signs differ)"
     return f"{x / y:.2f}"
 
 
