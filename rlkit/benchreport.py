@@ -109,8 +109,8 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> str:
     x, y = val(a), val(b)
     if x is None or y is None or y == 0 or not np.isfinite(x) or not np.isfinite(y):
         return "-"
-    if x * y < 0:  # e.g. returns of 35 and -4: their quotient (-8) measures nothing; the difference line does
-        return "- (signs differ)"
+    if x <= 0 or y <= 0:  # returns of 35 and -4 (quotient -8), or -228 and -198 (1.15: ours is the worse): a
+        return "- (not both positive)"  # quotient of sizes only means something for positive ones; see the difference
     return f"{x / y:.2f}"
 
 

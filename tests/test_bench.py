@@ -557,15 +557,17 @@ def test_compare_finals_recomputes_the_report_line_from_a_results_csv(tmp_path, 
         assert message in capsys.readouterr().err
 
 
-def test_report_ratio_of_figures_with_different_signs_is_not_printed():
-    """A final IQM of 35.3 against -4.3 is no 'ratio -8.19' (bench a2c lunarlander printed that); same signs are."""
+def test_report_ratio_of_figures_that_are_not_both_positive_is_not_printed():
+    """A final IQM of 35.3 against -4.3 is no 'ratio -8.19' (bench a2c lunarlander printed that), nor is -227.8
+    against -198.2 a 'ratio 1.15' (ours is the worse there); positive figures get their quotient."""
     from rlkit.benchreport import _ratio
 
     def side(final: float) -> dict:
         return {"final": (final, final - 1, final + 1), "finished": 3}
 
-    assert _ratio(side(35.3), side(-4.3), "final") == "- (signs differ)"
-    assert _ratio(side(-227.8), side(-198.2), "final") == "1.15" and _ratio(side(30.0), side(20.0), "final") == "1.50"
+    assert _ratio(side(35.3), side(-4.3), "final") == "- (not both positive)"
+    assert _ratio(side(-227.8), side(-198.2), "final") == "- (not both positive)"
+    assert _ratio(side(30.0), side(20.0), "final") == "1.50"
     assert _ratio(side(5.0), side(0.0), "final") == "-"
 
 
