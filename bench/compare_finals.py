@@ -3,7 +3,8 @@
     python bench/compare_finals.py bench/results/bench_ppo_pendulum_40seeds.csv [...] [--combine]
 
 For each file: rlkit - SB3 IQM difference of the last evaluation of every run, its 95% bootstrap CI
-(seeds resampled in pairs when both sides ran the same seeds: they share env and evaluation seeds)
+(seeds resampled in pairs over the seeds both sides ran: they share env and evaluation seeds; a seed only
+one side has is named and left out)
 and the probability that a run of ours ends above one of SB3's. Works for results written before the
 report had the line (their evaluation seeds may differ: see each report's protocol).
 

@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rlkit.benchreport import machine  # noqa: E402
-from rlkit.runs import find_preset, git_commit  # noqa: E402
+from rlkit.errors import UserError  # noqa: E402
+from rlkit.overrides import parse_words  # noqa: E402
+from rlkit.runs import find_preset, git_commit, resolve_spec  # noqa: E402
 
 AGENTS = ("reinforce", "a2c", "ppo", "trpo", "es")
 ENVS = ("cartpole", "acrobot", "pendulum", "lunarlander")
@@ -128,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: none of those agents has a preset for those envs (rlkit list <agent> shows them)",
               file=sys.stderr)
         return 2
+    for a, e in jobs:  # a bad --set word is one line now, not a failed run per preset and seed later
+        words = [f"agent={a}", f"env={e}", *args.set]
+        try:
+            resolve_spec(parse_words(words), words)
+        except UserError as err:
+            print(f"error: agent={a} env={e}: {err}", file=sys.stderr)
+            return 2
     jobs.sort(key=lambda j: -int(find_preset(*j).values.get("total_steps", 0)))  # the longest first: even finish
     runs_dir = Path(args.runs_dir or ROOT / "runs" / time.strftime("presets-%Y%m%d-%H%M%S"))
     csv_path, md_path = Path(args.out) / f"{args.name}.csv", Path(args.out) / f"{args.name}.md"

@@ -848,10 +848,14 @@ def test_presets_script_trains_each_preset_and_tables_it_beside_the_zoo(tmp_path
     assert (f"| ppo | cartpole | 1,024 | {mean:,.1f} [{min(finals.values()):,.1f}, {max(finals.values()):,.1f}] | "
             f"0: {finals[0]:,.1f}, 1: {finals[1]:,.1f} |") in report
     assert report.rstrip().endswith("| 500.0 +/- 0.0, 100k |")
-    rc = module.main(["--agents", "trpo", "--envs", "cartpole", "--seeds", "1", "--set", "lr=abc", "--name", "bad",
-                      "--out", str(tmp_path), "--runs-dir", str(tmp_path / "runs")])
-    assert rc == 1
-    report = (tmp_path / "bad.md").read_text()
+    report = module.table([{"agent": "trpo", "env": "cartpole", "seed": 0, "error": "exit 1: RuntimeError: boom"}],
+                          "python bench/presets.py")
     assert "| trpo | cartpole | - | - | 0: failed |" in report
-    assert "- trpo cartpole seed 0: exit 2: rlkit: error: lr=abc" in report
+    assert "- trpo cartpole seed 0: exit 1: RuntimeError: boom" in report
     assert module.main(["--agents", "dqn"]) == 2 and "--agents dqn: pick from" in capsys.readouterr().err
+    # a bad override is one line before anything runs, not a failed run per preset and seed
+    rc = module.main(["--agents", "trpo", "--envs", "cartpole", "--set", "lr=abc", "--name", "bad",
+                      "--out", str(tmp_path), "--runs-dir", str(tmp_path / "bad_runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == "error: agent=trpo env=cartpole: lr=abc: lr expects a number, e.g. lr=0.5"
+    assert not (tmp_path / "bad.csv").exists() and not (tmp_path / "bad_runs").exists()
