@@ -82,7 +82,12 @@ class OnPolicyConfig(TrainConfig):
     ortho_init: bool = True
     """orthogonal initialization (SB3/CleanRL): gain sqrt(2) in trunks, 0.01 policy head, 1 value head"""
     log_std_init: float = 0.0
-    """initial log standard deviation of Gaussian (Box) actions"""
+    """initial log standard deviation of Gaussian (Box) actions (with use_sde: of gSDE's noise weights)"""
+    use_sde: bool = False
+    """gSDE (SB3's use_sde) for Box actions: the noise is the policy's features times a random matrix held for
+    sde_sample_freq steps, so exploration is smooth in the state instead of white noise every step"""
+    sde_sample_freq: int = -1
+    """with use_sde: vector steps between fresh noise matrices (-1: only at each rollout's start)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """where the networks run (auto: CUDA if present)"""
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -132,7 +137,8 @@ class OnPolicyAgent(Agent):
         self.device = resolve_device(cfg.device)
         self.policy = ActorCritic(obs_space, act_space, net_spec(cfg.net, type(cfg)().net, obs_space), cfg.share_trunk,
                                   cfg.log_std_init, cfg.ortho_init, critic=self.uses_critic(),
-                                  precision=cfg.precision).to(self.device)
+                                  precision=cfg.precision, use_sde=cfg.use_sde,
+                                  sde_sample_freq=cfg.sde_sample_freq).to(self.device)
         self.optimizer = self.make_optimizer()
         # gradients by hand (nets.handgrad) instead of autograd: the same numbers, without its per-op overhead
         self.hand_grad = self.hand_grad_loss and self.policy.hand_grad_available()

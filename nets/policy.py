@@ -2,6 +2,8 @@
 
     Discrete actions:  pi(.|s) = softmax(logits(s)), logits of masked-out actions set to -1e8
     Box actions:       pi(.|s) = N(mu(s), diag(exp(log_std))^2), log_std a free parameter (state-independent)
+    Box, use_sde:      a = mu(s) + phi(s) E, E ~ N(0, exp(log_std)^2) per entry, held for a few steps (gSDE),
+                       so pi(.|s) = N(mu(s), diag(phi(s)^2 exp(log_std)^2)): the std depends on the state
     value:             V(s) = w . features(s) + b
 
 Box actions are sampled unbounded and stored as sampled; only the env sees them clipped to the
@@ -26,6 +28,8 @@ from rlkit.errors import UserError
 
 MASKED_LOGIT = -1e8
 """logit given to actions an action mask forbids: probability exactly 0 in float32, no nan in the entropy"""
+SDE_EPS = 1e-6
+"""added to gSDE's per-row variance (SB3's epsilon): a row whose features are all 0 keeps a positive std"""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -94,6 +98,30 @@ class DiagGaussianDist:
         return dlogp * z * inv_std, dlog_std
 
 
+class SDEGaussianDist(DiagGaussianDist):
+    """gSDE's Gaussians (Raffin et al. 2022, "Smooth Exploration for Robotic RL"; SB3's use_sde): per row,
+    a = mean + phi E with phi the policy's features and E an exploration matrix (features x actions) whose
+    entries are N(0, sigma^2), so each action dimension j is N(mean_j, sum_i phi_i^2 sigma_ij^2 + 1e-6).
+
+    Log-probs, entropies and KLs are a diagonal Gaussian's with that per-row std; sample() uses the matrices
+    held by the head (one per env, kept for sde_sample_freq steps), so the noise is a smooth function of the
+    state instead of fresh white noise every step."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor, features: torch.Tensor,
+                 exploration: torch.Tensor | None, sigma: torch.Tensor):
+        super().__init__(mean, log_std)
+        self.features = features
+        self.exploration = exploration
+        self.sigma = sigma
+
+    def sample(self) -> torch.Tensor:
+        e = self.exploration
+        if e is None or len(e) != len(self.mean):  # acting outside a rollout (other batch size): fresh matrices
+            e = torch.randn(len(self.mean), *self.sigma.shape, device=self.mean.device) * self.sigma
+        noise = torch.bmm(self.features.unsqueeze(1), e).squeeze(1)
+        return (self.mean + noise).detach()
+
+
 # --------------------------------------------------------------------------------------------------
 # Heads
 
@@ -124,6 +152,34 @@ class GaussianHead(nn.Module):
         return DiagGaussianDist(F.linear(features, self.linear.weight, self.linear.bias), self.log_std)
 
 
+class SDEHead(nn.Module):
+    """features -> gSDE's SDEGaussianDist: a linear mean, and log_std a (features x actions) matrix of free
+    parameters (log_std_init): the log std of each entry of the exploration matrices.
+
+    As SB3 (full_std, no expln, learn_features off): the features enter the variance detached, so the trunk
+    learns through the mean only. reset_noise(n) draws n matrices (one per env), used by sample() until the
+    next reset; the Collector resets them at each rollout's start and every sde_sample_freq steps."""
+
+    def __init__(self, in_dim: int, act_dim: int, log_std_init: float = 0.0):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, act_dim)
+        self.log_std = nn.Parameter(torch.full((in_dim, act_dim), float(log_std_init)))
+        self.exploration: torch.Tensor | None = None  # (n_envs, in_dim, act_dim); not state: redrawn each rollout
+
+    @torch.no_grad()
+    def reset_noise(self, n: int) -> None:
+        """Draw n exploration matrices, entries N(0, exp(log_std)^2), from torch's generator."""
+        sigma = self.log_std.exp()
+        self.exploration = torch.randn(n, *sigma.shape, device=sigma.device) * sigma
+
+    def forward(self, features: torch.Tensor, action_mask: torch.Tensor | None = None) -> SDEGaussianDist:
+        phi = features.detach()
+        sigma = self.log_std.exp()
+        variance = (phi * phi) @ (sigma * sigma)
+        return SDEGaussianDist(F.linear(features, self.linear.weight, self.linear.bias),
+                               0.5 * torch.log(variance + SDE_EPS), phi, self.exploration, sigma.detach())
+
+
 class ValueHead(nn.Module):
     """features -> V(s), one number per row."""
 
@@ -150,14 +206,16 @@ class ActorCritic(nn.Module):
 
     `net` is a nets.build spec (`"mlp"`, `"cnn"`, a dict or a NetConfig); `share_trunk=None` shares the
     trunk for image observations (the cnn, as SB3 and CleanRL do on Atari) and keeps separate ones
-    otherwise (SB3's MlpPolicy). `critic=False` builds no value net (REINFORCE without a learned baseline):
+    otherwise (SB3's MlpPolicy). `use_sde`: gSDE exploration for Box actions (SDEHead), its matrices
+    redrawn at each rollout's start and every `sde_sample_freq` steps (-1: only at the start).
+    `critic=False` builds no value net (REINFORCE without a learned baseline):
     values are then zeros. `ortho_init` is SB3's / CleanRL's initialization: orthogonal weights with gain
     sqrt(2) in the trunks, 0.01 for the policy head, 1 for the value head; zero biases.
     """
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, net: Any = None,
                  share_trunk: bool | None = None, log_std_init: float = 0.0, ortho_init: bool = True,
-                 critic: bool = True, precision: str = "fp32"):
+                 critic: bool = True, precision: str = "fp32", use_sde: bool = False, sde_sample_freq: int = -1):
         super().__init__()
         self.precision = precision  # "bf16": trunks run under bfloat16 autocast; heads, log-probs and values in fp32
         probe = nets.build(net, observation_space, 1)
@@ -175,9 +233,17 @@ class ActorCritic(nn.Module):
                 raise UserError(f"policy-gradient agents need Discrete actions starting at 0, not {action_space}")
             self.pi_head: nn.Module = CategoricalHead(dim, int(action_space.n))
         elif isinstance(action_space, gym.spaces.Box):
-            self.pi_head = GaussianHead(dim, int(np.prod(action_space.shape)), log_std_init)
+            head = SDEHead if use_sde else GaussianHead
+            self.pi_head = head(dim, int(np.prod(action_space.shape)), log_std_init)
         else:
             raise UserError(f"policy-gradient agents act in Discrete or Box action spaces, not {action_space}")
+        if use_sde and not isinstance(action_space, gym.spaces.Box):
+            raise UserError(f"use_sde=true (gSDE) is exploration for Box actions; this env's actions are "
+                            f"{action_space}: use use_sde=false")
+        if sde_sample_freq == 0 or sde_sample_freq < -1:
+            raise UserError(f"sde_sample_freq={sde_sample_freq}: use -1 (new gSDE noise at each rollout's start) "
+                            "or a positive number of steps (e.g. sde_sample_freq=4)")
+        self.sde_sample_freq = sde_sample_freq
         self.v_head = ValueHead(dim if self.v_trunk is None else self.v_trunk.out_dim) if critic else None
         if ortho_init:
             self._ortho_init()
@@ -218,6 +284,13 @@ class ActorCritic(nn.Module):
         return self.dist(obs, action_mask), self.value(obs)
 
     # -- what agents call -------------------------------------------------------------------------
+    def resample_noise(self, t: int, n_envs: int) -> None:
+        """Called by the Collector before the t-th vector step of a rollout: with gSDE, fresh exploration
+        matrices (one per env) at t = 0 and every sde_sample_freq steps, as SB3's collect_rollouts."""
+        freq = self.sde_sample_freq
+        if isinstance(self.pi_head, SDEHead) and (t == 0 or (freq > 0 and t % freq == 0)):
+            self.pi_head.reset_noise(n_envs)
+
     def step(self, obs: torch.Tensor, action_mask: torch.Tensor | None = None,
              deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(actions, log pi(actions|obs), V(obs)): sampled actions, or the most likely ones when deterministic."""
@@ -242,7 +315,8 @@ class ActorCritic(nn.Module):
         return ok
 
     def _hand_grad_check(self) -> bool:
-        if self.shared or self.v_trunk is None or self.v_head is None or self.precision != "fp32":
+        if (self.shared or self.v_trunk is None or self.v_head is None or self.precision != "fp32"
+                or isinstance(self.pi_head, SDEHead)):  # gSDE acts and learns through torch
             return False
         from nets.handgrad import supported
         from nets.mlp import MLP

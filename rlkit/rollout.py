@@ -265,6 +265,7 @@ class Policy(Protocol):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor: ...
 
+    # optional: resample_noise(t, n_envs), called before the t-th vector step of each collect() (gSDE)
     # optional: numpy_acting_available() -> bool and numpy_actor() -> an object with step(obs, action_mask) and
     # value(obs) on numpy arrays, valid for one rollout
 
@@ -323,8 +324,11 @@ class Collector:
         taken, episodes = 0, 0
         numpy_policy = self.policy.numpy_actor() if getattr(self.policy, "numpy_acting_available",
                                                             lambda: False)() else None  # small CPU MLPs
-        for _ in range(n_steps):
+        resample_noise = getattr(self.policy, "resample_noise", None)  # gSDE's exploration matrices
+        for t in range(n_steps):
             self.fresh = False
+            if resample_noise is not None:
+                resample_noise(t, n_envs)
             if numpy_policy is not None:
                 actions, logp, values = numpy_policy.step(self.obs, self.action_masks)
             else:

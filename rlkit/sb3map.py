@@ -81,6 +81,8 @@ _ON_POLICY: dict[str, str | Fixed | None] = {
     "anneal_lr": "learning_rate.anneal",  # true: SB3 gets a linear schedule lr -> 0 (the zoo's lin_<lr>)
     "ortho_init": "policy_kwargs.ortho_init",
     "log_std_init": "policy_kwargs.log_std_init",
+    "use_sde": "use_sde",
+    "sde_sample_freq": "sde_sample_freq",
     "share_trunk": Fixed(None),  # SB3 shares the trunk for CnnPolicy and not for MlpPolicy, as our null does
     "precision": Fixed("fp32"),  # SB3 runs fp32; precision=bf16 on our side is reported as a difference
 }

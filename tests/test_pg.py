@@ -110,12 +110,13 @@ def test_ppo_pong_runs_end_to_end(cli):
     assert state["agent"]["updates"] == 2 and "obs_norm" not in state["agent"]  # 2 rollouts of 8 x 128
 
 
-@pytest.mark.parametrize("agent", ["reinforce", "a2c", "ppo"])
-def test_continuous_actions_with_normalization_survive_checkpoint_and_eval(cli, agent):
+@pytest.mark.parametrize("agent, extra", [("reinforce", []), ("a2c", []), ("ppo", []),
+                                          ("ppo", ["use_sde=true", "sde_sample_freq=4"])])
+def test_continuous_actions_with_normalization_survive_checkpoint_and_eval(cli, agent, extra):
     """Pendulum (Box actions) trains briefly; `rlkit eval` rebuilds the agent with the checkpoint's frozen
-    normalization statistics and reproduces the final evaluation exactly."""
+    normalization statistics and reproduces the final evaluation exactly (gSDE's head too)."""
     rc, run, out = cli.train(f"agent={agent}", "env=pendulum", "total_steps=1600", "n_envs=2", "norm_obs=true",
-                             "norm_reward=true", "eval_episodes=2", "seed=1")
+                             "norm_reward=true", "eval_episodes=2", "seed=1", *extra)
     assert rc == 0, out
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] <= 1600 and math.isfinite(summary["final_eval_return_mean"])

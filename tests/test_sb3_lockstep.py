@@ -25,7 +25,8 @@ from rlkit.runs import resolve_spec
 
 
 @pytest.mark.parametrize("words", [["agent=ppo", "env=pendulum"], ["agent=ppo", "env=cartpole"],
-                                   ["agent=a2c", "env=cartpole"], ["agent=trpo", "env=pendulum"]])
+                                   ["agent=a2c", "env=cartpole"], ["agent=trpo", "env=pendulum"],
+                                   ["agent=ppo", "env=pendulum", "use_sde=true", "log_std_init=-1"]])
 def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
     """The draws the lockstep tests leave out start the same way: every layer initialized from the same
     distribution as SB3's (orthogonal with the same gain: equal singular values; zero biases; the same log std)."""
@@ -36,7 +37,7 @@ def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
     for k, v in agent.policy.state_dict().items():
         t = theirs[sb3_key(k)]
         assert v.shape == t.shape, k
-        if v.ndim == 2:
+        if v.ndim == 2 and not k.endswith("log_std"):  # (gSDE's log std is a matrix, filled with log_std_init)
             np.testing.assert_allclose(torch.linalg.svdvals(v), torch.linalg.svdvals(t), rtol=1e-4, err_msg=k)
             assert not torch.equal(v, t)  # drawn, not copied
         else:
@@ -56,6 +57,11 @@ def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
     (["agent=trpo", "env=cartpole", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3",
       "cg_damping=0.1"], False),
     (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3"], False),
+    # gSDE (use_sde): the std of each action is the policy's features through the noise weights' std
+    (["agent=ppo", "env=pendulum", "n_envs=2", "use_sde=true", "sde_sample_freq=4"], False),
+    (["agent=a2c", "env=pendulum", "n_envs=4", "use_sde=true"], False),
+    (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3",
+      "use_sde=true", "sde_sample_freq=4"], False),
 ])
 def test_update_equals_sb3(words: list[str], hand: bool) -> None:
     """From the same weights and SB3's rollout, in SB3's minibatch order, one update of ours = one of SB3's
@@ -64,7 +70,8 @@ def test_update_equals_sb3(words: list[str], hand: bool) -> None:
     if agent_name == "trpo":  # sb3-contrib's; it starts conjugate gradient at 1e-4 N(0, 1) noise, ours at 0
         pytest.importorskip("sb3_contrib")
     agent, _, model, _ = make_pair([*words, "threads=1"])
-    assert agent.hand_grad == (agent_name != "trpo")  # small CPU MLPs: hand gradients by default (ppo, a2c)
+    # small CPU MLPs: hand gradients by default (ppo, a2c; not gSDE's head)
+    assert agent.hand_grad == (agent_name != "trpo" and "use_sde=true" not in words)
     agent.hand_grad = hand
     gaps: list[float] = []
 
