@@ -114,6 +114,18 @@ class SDEGaussianDist(DiagGaussianDist):
         self.exploration = exploration
         self.sigma = sigma
 
+    def grad_params(self, actions: torch.Tensor, dlogp: torch.Tensor,
+                    dentropy: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d loss / d mean, d loss / d log_std, the (features x actions) matrix): the diagonal Gaussian's
+        derivatives per row, g_rj with respect to row r's log std of action j, reach the matrix through
+        v_rj = sum_i phi_ri^2 sigma_ij^2 + eps: d/d log sigma_ij = sum_r g_rj phi_ri^2 sigma_ij^2 / v_rj."""
+        inv_std = torch.exp(-self.log_std)
+        z = (actions - self.mean) * inv_std
+        dlogp = dlogp.unsqueeze(-1)
+        g = dlogp * (z * z - 1) + dentropy  # d loss / d (row's log std), per row and action
+        inv_var = inv_std * inv_std
+        return dlogp * z * inv_std, (self.features * self.features).t().mm(g * inv_var) * (self.sigma * self.sigma)
+
     def sample(self) -> torch.Tensor:
         e = self.exploration
         if e is None or len(e) != len(self.mean):  # acting outside a rollout (other batch size): fresh matrices
@@ -173,11 +185,14 @@ class SDEHead(nn.Module):
         self.exploration = torch.randn(n, *sigma.shape, device=sigma.device) * sigma
 
     def forward(self, features: torch.Tensor, action_mask: torch.Tensor | None = None) -> SDEGaussianDist:
+        return self.dist(F.linear(features, self.linear.weight, self.linear.bias), features)
+
+    def dist(self, mean: torch.Tensor, features: torch.Tensor) -> SDEGaussianDist:
+        """The distribution for a batch, given its means (the linear layer's output) and features."""
         phi = features.detach()
         sigma = self.log_std.exp()
         variance = (phi * phi) @ (sigma * sigma)
-        return SDEGaussianDist(F.linear(features, self.linear.weight, self.linear.bias),
-                               0.5 * torch.log(variance + SDE_EPS), phi, self.exploration, sigma.detach())
+        return SDEGaussianDist(mean, 0.5 * torch.log(variance + SDE_EPS), phi, self.exploration, sigma.detach())
 
 
 class ValueHead(nn.Module):
@@ -315,8 +330,7 @@ class ActorCritic(nn.Module):
         return ok
 
     def _hand_grad_check(self) -> bool:
-        if (self.shared or self.v_trunk is None or self.v_head is None or self.precision != "fp32"
-                or isinstance(self.pi_head, SDEHead)):  # gSDE acts and learns through torch
+        if self.shared or self.v_trunk is None or self.v_head is None or self.precision != "fp32":
             return False
         from nets.handgrad import supported
         from nets.mlp import MLP
@@ -347,6 +361,8 @@ class ActorCritic(nn.Module):
             if action_mask is not None:
                 out = torch.where(action_mask.bool(), out, torch.full_like(out, MASKED_LOGIT))
             dist: CategoricalDist | DiagGaussianDist = CategoricalDist(out)
+        elif isinstance(self.pi_head, SDEHead):
+            dist = self.pi_head.dist(out, pi_tape[-2])  # the features: the head layer's input
         else:
             dist = DiagGaussianDist(out, self.pi_head.log_std)
         return (dist.log_prob(actions), dist.entropy() if entropy else None, v.squeeze(-1),
@@ -425,6 +441,9 @@ class NumpyActor:
         self.v = numpy_views(policy, "_numpy_v", [*v_trunk._linears, v_head.linear])
         self.pi_activation, self.v_activation = pi_trunk.activation, v_trunk.activation
         self.log_std = None if isinstance(pi_head, CategoricalHead) else pi_head.log_std.detach().numpy()
+        self.sde = pi_head if isinstance(pi_head, SDEHead) else None
+        if self.sde is not None:
+            self.sigma2 = np.exp(2 * self.log_std)
 
     def step(self, obs: np.ndarray, action_mask: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -432,6 +451,8 @@ class NumpyActor:
         from nets.mlp import numpy_stack
 
         x = np.asarray(obs, np.float32).reshape(len(obs), -1)
+        if self.sde is not None:
+            return (*self._sde_step(x), self.value(x))
         out = numpy_stack(self.pi, self.pi_activation, x, False)
         n = len(out)
         if self.log_std is None:  # ufuncs' reduce: what max/sum/cumsum call, without their Python wrappers
@@ -449,6 +470,21 @@ class NumpyActor:
             zs = (actions - out) * np.exp(-log_std)
             logp = (-0.5 * zs * zs - log_std - np.float32(0.5 * math.log(2 * math.pi))).sum(axis=1)
         return actions, logp.astype(np.float32, copy=False), self.value(x)
+
+    def _sde_step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """gSDE's (actions, log-probs): mean + phi E with each env's matrix E held by the head (SDEGaussianDist)."""
+        from nets.mlp import numpy_stack
+
+        phi = numpy_stack(self.pi[:-1], self.pi_activation, x, True)
+        w, b = self.pi[-1]
+        mean = phi @ w + b
+        e = self.sde.exploration
+        if e is None or len(e) != len(x):  # acting outside a rollout: fresh matrices, as SDEGaussianDist.sample
+            e = torch.randn(len(x), *self.log_std.shape) * torch.from_numpy(np.sqrt(self.sigma2))
+        noise = np.einsum("bf,bfa->ba", phi, e.numpy())
+        var = (phi * phi) @ self.sigma2 + np.float32(SDE_EPS)
+        logp = (-0.5 * noise * noise / var - 0.5 * np.log(var) - np.float32(0.5 * math.log(2 * math.pi))).sum(axis=1)
+        return mean + noise, logp.astype(np.float32, copy=False)
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """V(obs) as a numpy array."""

@@ -270,9 +270,13 @@ def test_ppo_loss_grad_is_the_gradient_of_ppo_loss(clip_range_vf, ent_coef):
     ("ppo", "Pendulum-v1", {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "clip_range_vf": 0.2, "ent_coef": 0.01}),
     ("a2c", "CartPole-v1", {"n_steps": 8, "ent_coef": 0.01, "normalize_advantage": True}),
     ("a2c", "Pendulum-v1", {"n_steps": 8, "use_rms_prop": False}),
+    ("ppo", "Pendulum-v1", {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "ent_coef": 0.01, "use_sde": True,
+                            "sde_sample_freq": 4}),
+    ("a2c", "Pendulum-v1", {"n_steps": 8, "use_sde": True, "ent_coef": 0.01}),
 ])
 def test_hand_gradients_update_like_autograd(tmp_path, agent_name, env_id, extra):
-    """Updates by hand (small fp32 MLPs on the CPU) equal the autograd path's: PPO with minibatches, A2C."""
+    """Updates by hand (small fp32 MLPs on the CPU) equal the autograd path's: PPO with minibatches, A2C; the
+    Gaussian heads and gSDE's."""
     from agents import get
     from rlkit.logger import Logger
     from rlkit.seeding import seed_everything

@@ -58,7 +58,9 @@ def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
       "cg_damping=0.1"], False),
     (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3"], False),
     # gSDE (use_sde): the std of each action is the policy's features through the noise weights' std
+    (["agent=ppo", "env=pendulum", "n_envs=2", "use_sde=true", "sde_sample_freq=4"], True),
     (["agent=ppo", "env=pendulum", "n_envs=2", "use_sde=true", "sde_sample_freq=4"], False),
+    (["agent=a2c", "env=pendulum", "n_envs=4", "use_sde=true"], True),
     (["agent=a2c", "env=pendulum", "n_envs=4", "use_sde=true"], False),
     (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3",
       "use_sde=true", "sde_sample_freq=4"], False),
@@ -70,8 +72,7 @@ def test_update_equals_sb3(words: list[str], hand: bool) -> None:
     if agent_name == "trpo":  # sb3-contrib's; it starts conjugate gradient at 1e-4 N(0, 1) noise, ours at 0
         pytest.importorskip("sb3_contrib")
     agent, _, model, _ = make_pair([*words, "threads=1"])
-    # small CPU MLPs: hand gradients by default (ppo, a2c; not gSDE's head)
-    assert agent.hand_grad == (agent_name != "trpo" and "use_sde=true" not in words)
+    assert agent.hand_grad == (agent_name != "trpo")  # small CPU MLPs: hand gradients by default (ppo, a2c)
     agent.hand_grad = hand
     gaps: list[float] = []
 

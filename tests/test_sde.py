@@ -63,23 +63,28 @@ def test_the_matrices_are_drawn_with_the_std_of_log_std():
     assert head.exploration.shape == (20_000, 4, 3)
 
 
+@pytest.mark.parametrize("numpy_acting", [True, False])
 @pytest.mark.parametrize("freq, fresh_at", [(4, [0, 4, 8]), (-1, [0])])
-def test_a_rollout_holds_each_envs_matrix_for_sde_sample_freq_steps(freq, fresh_at):
+def test_a_rollout_holds_each_envs_matrix_for_sde_sample_freq_steps(freq, fresh_at, numpy_acting):
     """In a rollout of 10 steps, the matrices are redrawn at its start and every sde_sample_freq steps (-1: at
-    the start only), and every stored action is its mean plus the policy's features times its env's matrix;
-    the next rollout starts with fresh matrices."""
+    the start only), and every stored action is its mean plus the policy's features times its env's matrix,
+    with the log-prob the policy gives it; the next rollout starts with fresh matrices. Both acting paths:
+    numpy (small CPU MLPs) and torch."""
     torch.manual_seed(0)
     env = make_vec(lambda: gym.make("Pendulum-v1"), 2)
     policy = ActorCritic(env.single_observation_space, env.single_action_space, "mlp", log_std_init=-1.0,
                          use_sde=True, sde_sample_freq=freq)
+    assert policy.numpy_acting_available()
+    if not numpy_acting:
+        policy.numpy_acting_available = lambda: False
     held: list[torch.Tensor] = []
-    step = policy.step
+    env_step = env.step
 
-    def spy(obs, mask=None, deterministic=False):
+    def spy(actions):
         held.append(policy.pi_head.exploration)
-        return step(obs, mask, deterministic)
+        return env_step(actions)
 
-    policy.step = spy
+    env.step = spy
     buffer = RolloutBuffer(10, 2, (3,), np.float32, (1,), np.float32)
     col = Collector(env, policy)
     col.collect(buffer, 10)
@@ -91,6 +96,9 @@ def test_a_rollout_holds_each_envs_matrix_for_sde_sample_freq_steps(freq, fresh_
         noise = torch.einsum("tef,tefa->tea", features, torch.stack(held))
     np.testing.assert_allclose(buffer.actions, (mean + noise).numpy(), rtol=1e-5, atol=1e-5)
     assert noise.abs().min() > 0
+    with torch.no_grad():
+        logp, _, _ = policy.evaluate(obs.reshape(-1, 3), torch.as_tensor(buffer.actions).reshape(-1, 1))
+    np.testing.assert_allclose(buffer.logp.ravel(), logp.numpy(), rtol=1e-5, atol=1e-5)
     first = held[-1]
     buffer.reset()
     col.collect(buffer, 1)
