@@ -678,8 +678,8 @@ def test_plain_paths_turn_the_numpy_actor_and_the_hand_gradients_off(monkeypatch
     env.close()
 
 
-TINY_PPO_PENDULUM = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=64", "n_epochs=2", "total_steps=640",
-                     "threads=1"]
+TINY_PPO_PENDULUM = ["agent=ppo", "env=pendulum", "use_sde=false", "n_envs=2", "n_steps=64", "n_epochs=2",
+                     "total_steps=640", "threads=1"]  # use_sde=false: a plain Gaussian, one std for every state
 
 
 def test_update_stats_reads_every_update_on_both_sides():

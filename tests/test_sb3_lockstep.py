@@ -23,10 +23,13 @@ from rlkit.lockstep import bench_spec, copy_weights, in_lockstep, make_pair, sb3
 from rlkit.rollout import Batch, Collector, RolloutBuffer
 from rlkit.runs import resolve_spec
 
+GAUSSIAN = ["use_sde=false", "norm_obs=true", "norm_reward=true", "log_std_init=-1", "lr=3e-4"]
+"""ppo pendulum as its preset was before it took the zoo's gSDE config: a plain Gaussian, normalized obs and reward"""
 
-@pytest.mark.parametrize("words", [["agent=ppo", "env=pendulum"], ["agent=ppo", "env=cartpole"],
+
+@pytest.mark.parametrize("words", [["agent=ppo", "env=pendulum", *GAUSSIAN], ["agent=ppo", "env=cartpole"],
                                    ["agent=a2c", "env=cartpole"], ["agent=trpo", "env=pendulum"],
-                                   ["agent=ppo", "env=pendulum", "use_sde=true", "log_std_init=-1"]])
+                                   ["agent=ppo", "env=pendulum", "log_std_init=-1"]])  # gSDE: the preset's
 def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
     """The draws the lockstep tests leave out start the same way: every layer initialized from the same
     distribution as SB3's (orthogonal with the same gain: equal singular values; zero biases; the same log std)."""
@@ -45,21 +48,22 @@ def test_initial_weights_drawn_as_sb3s(words: list[str]) -> None:
 
 
 @pytest.mark.parametrize(("words", "hand"), [
-    (["agent=ppo", "env=pendulum", "n_envs=2"], True),
-    (["agent=ppo", "env=pendulum", "n_envs=2"], False),
+    (["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", *GAUSSIAN], True),
+    (["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", *GAUSSIAN], False),
     (["agent=ppo", "env=cartpole", "n_envs=4", "n_steps=64", "batch_size=64", "n_epochs=3"], True),
     (["agent=a2c", "env=cartpole", "n_envs=4", "n_steps=16"], True),
     (["agent=a2c", "env=cartpole", "n_envs=4", "n_steps=16"], False),
-    (["agent=a2c", "env=pendulum", "n_envs=4"], True),
+    (["agent=a2c", "env=pendulum", "n_envs=4", "use_sde=false", "gamma=0.95", "log_std_init=-1"], True),
     # cg_damping 0.1 (sb3-contrib's default), not the CartPole preset's 1e-3: so little damping leaves the Fisher
     # ill-conditioned and conjugate gradient turns float rounding into % of a step (ours against ours with the
     # rollout's rows reordered: up to 5%), too coarse to tell a different rule from rounding
     (["agent=trpo", "env=cartpole", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3",
       "cg_damping=0.1"], False),
-    (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3"], False),
+    (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3",
+      "use_sde=false"], False),
     # gSDE (use_sde): the std of each action is the policy's features through the noise weights' std
-    (["agent=ppo", "env=pendulum", "n_envs=2", "use_sde=true", "sde_sample_freq=4"], True),
-    (["agent=ppo", "env=pendulum", "n_envs=2", "use_sde=true", "sde_sample_freq=4"], False),
+    (["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256"], True),  # the preset's gSDE, sde_sample_freq 4
+    (["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256"], False),
     (["agent=a2c", "env=pendulum", "n_envs=4", "use_sde=true"], True),
     (["agent=a2c", "env=pendulum", "n_envs=4", "use_sde=true"], False),
     (["agent=trpo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_critic_updates=3",
@@ -112,7 +116,8 @@ def test_update_equals_sb3(words: list[str], hand: bool) -> None:
 @pytest.mark.parametrize("agent_name", ["ppo", "a2c"])
 def test_rollout_equals_sb3(agent_name: str) -> None:
     """Same weights, env seeds and (near-deterministic) actions: the same rollout, normalization and GAE."""
-    words = [f"agent={agent_name}", "env=pendulum", "n_envs=2", "n_steps=128", "log_std_init=-20", "threads=1"]
+    words = [f"agent={agent_name}", "env=pendulum", "n_envs=2", "n_steps=128", "log_std_init=-20", "threads=1",
+             *(GAUSSIAN[:3] if agent_name == "ppo" else [])]
     agent, env, model, vecnorm = make_pair(words)
     assert vecnorm is not None and agent.obs_norm is not None and agent.reward_norm is not None
     copy_weights(model, agent)
@@ -157,7 +162,7 @@ def test_sampled_actions_and_log_probs_equal_sb3s(numpy_acting: bool) -> None:
     its log-prob under the policy, as SB3 does (the ratio's denominator), with standard normal noise. Both of
     our acting paths: numpy (small CPU MLPs) and torch."""
     agent, env, model, _ = make_pair(["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", "log_std_init=0.5",
-                                      "threads=1"])
+                                      "threads=1", *GAUSSIAN[:3]])
     with torch.no_grad():
         model.policy.action_net.bias.fill_(1.5)  # the mean at ~1.5: about 1 sample in 3 lies outside [-2, 2]
     copy_weights(model, agent)
@@ -187,7 +192,7 @@ def test_bench_scores_both_sides_alike() -> None:
     weights and VecNormalize statistics put into ours score what SB3's model scores, episode for episode."""
     from rlkit.bench import Job, _evaluate, _Sb3Actor
 
-    words = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", "threads=1"]
+    words = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=256", "threads=1", *GAUSSIAN]
     agent, _, model, vecnorm = make_pair(words)
     model.learn(2048)  # a policy that is not the initial one, and statistics far from their prior
     copy_weights(model, agent)
@@ -250,7 +255,7 @@ def test_whole_run_lockstep_follows_the_bench_s_sb3_run_draw_for_draw() -> None:
     from rlkit.bench import Job, _evaluate, _Sb3Actor, build_sb3
 
     words = ["agent=ppo", "env=pendulum", "n_envs=2", "n_steps=128", "batch_size=64", "n_epochs=2",
-             "total_steps=768", "threads=1"]
+             "total_steps=768", "threads=1", *GAUSSIAN]
     tracked = track_run(words, seed=1, eval_episodes=2)
     assert len(tracked.step_size) == 3 and tracked.steps == 768
     assert all(len(g) == 3 and g[0] < 1e-5 for g in tracked.gaps.values()), tracked.gaps
