@@ -44,7 +44,7 @@ FIELDS = ("agent", "env", "seed", "total_steps", "final_eval", "wall_s", "episod
 # DLR-RM/rl-baselines3-zoo benchmark.md (one run each; deterministic policy): (mean, std, training steps)
 ZOO = {
     ("a2c", "cartpole"): (500.0, 0.0, "500k"), ("a2c", "acrobot"): (-83.4, 17.2, "500k"),
-    ("a2c", "pendulum"): (-163.0, 103.2, "1M"), ("a2c", "lunarlander"): (155.8, 80.4, "200k"),
+    ("a2c", "pendulum"): (-163.0, 103.2, "1M, gSDE"), ("a2c", "lunarlander"): (155.8, 80.4, "200k"),
     ("ppo", "cartpole"): (500.0, 0.0, "100k"), ("ppo", "acrobot"): (-73.5, 18.2, "1M"),
     ("ppo", "pendulum"): (-172.2, 104.2, "100k, gSDE"), ("ppo", "lunarlander"): (242.1, 31.8, "1M"),
     ("trpo", "cartpole"): (500.0, 0.0, "100k"), ("trpo", "acrobot"): (-83.1, 18.6, "100k"),
