@@ -161,3 +161,20 @@ def test_ppo_with_gsde_learns_a_continuous_action(cli, tmp_path):
 def test_gsde_mistakes_exit_2(cli, words, fragment):
     rc, run, out = cli.train(*words)
     assert rc == 2 and fragment in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_gsde_on_a_shared_cnn_trunk():
+    """Image observations share one cnn trunk between the heads; gSDE's noise then comes from its 512 features."""
+    torch.manual_seed(0)
+    obs_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    act_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    policy = ActorCritic(obs_space, act_space, "cnn", use_sde=True, log_std_init=-1.0)
+    assert policy.shared and policy.pi_head.log_std.shape == (512, 3)
+    obs = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    policy.resample_noise(0, 2)
+    actions, logp, values = policy.step(obs)
+    assert actions.shape == (2, 3) and logp.shape == values.shape == (2,)
+    logp2, entropy, _ = policy.evaluate(obs, actions)
+    torch.testing.assert_close(logp, logp2)
+    (-logp2.sum() - entropy.sum()).backward()
+    assert policy.pi_head.log_std.grad.abs().sum() > 0 and policy.pi_trunk.convs[0].weight.grad is not None
