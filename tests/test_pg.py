@@ -215,23 +215,27 @@ def test_user_mistakes_exit_2(cli, words, fragment):
     assert rc == 2 and fragment in out and len(out.strip().splitlines()) == 1, out
 
 
-@pytest.mark.parametrize("agent_name", ["ppo", "reinforce"])
+@pytest.mark.parametrize("agent_name", ["ppo", "reinforce", "ppo_sde"])
 def test_learning_in_stretches_equals_one_call(tmp_path, agent_name):
     """learn() called again with a larger target (rlkit bench evaluates between calls) continues the same
-    episodes with full-length rollouts: the same final weights as one call over the whole budget."""
+    episodes with full-length rollouts: the same final weights as one call over the whole budget (with gSDE
+    too: its matrices are redrawn at the same steps)."""
     from agents import get
     from rlkit.logger import Logger
     from rlkit.seeding import seed_everything
     from rlkit.vec import make_vec
 
-    cls = get(agent_name)
+    cls = get(agent_name.split("_")[0])
     words = {"ppo": dict(n_envs=2, n_steps=32, batch_size=32, n_epochs=2),
-             "reinforce": dict(n_envs=2, n_episodes=2)}[agent_name]
+             "reinforce": dict(n_envs=2, n_episodes=2),
+             "ppo_sde": dict(n_envs=2, n_steps=32, batch_size=32, n_epochs=2, use_sde=True, sde_sample_freq=4)
+             }[agent_name]
+    env_id = "Pendulum-v1" if agent_name == "ppo_sde" else "CartPole-v1"
     finals = []
     for stops in ([640], [100, 300, 640]):
         seed_everything(0)
         cfg = cls.Config(seed=0, total_steps=640, device="cpu", **words)
-        env = make_vec(lambda: gym.make("CartPole-v1"), cfg.n_envs)
+        env = make_vec(lambda: gym.make(env_id), cfg.n_envs)
         agent = cls(cfg, env)
         (tmp_path / f"{agent_name}{len(stops)}").mkdir()
         logger = Logger(tmp_path / f"{agent_name}{len(stops)}", 640, tensorboard=False, progress=False)
