@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -390,33 +391,14 @@ def test_ppo_recompute_adv_takes_each_epochs_targets_from_the_critic_as_it_is(tm
     assert recompute != torch.equal(seen[0][0], seen[2][0])
 
 
-TARGET_ENV = '''
-import gymnasium as gym
-import numpy as np
-
-
-class Target(gym.Env):
-    """One step: act a in [-3, 3], get -(a - 1.5)^2; the greedy action of a good policy is 1.5."""
-
-    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-    action_space = gym.spaces.Box(-3.0, 3.0, (1,), np.float32)
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action):
-        a = float(np.clip(action, -3.0, 3.0)[0])
-        return np.zeros(1, np.float32), -(a - 1.5) ** 2, True, False, {}
-'''
+TARGET_ENV = Path(__file__).parent / "target_env.py"
+"""the one-step task whose best action is 1.5 (tests/target_env.py)"""
 
 
 def test_reinforce_learns_a_continuous_action(cli, tmp_path):
     """REINFORCE on Box actions: on a one-step task whose best action is 1.5, the Gaussian policy's mean moves
     from 0 (return -2.25) to within 0.2 of it in 4,000 steps (250 updates of 16 episodes)."""
-    env_file = tmp_path / "target_env.py"
-    env_file.write_text(TARGET_ENV)
-    rc, run, out = cli.train("agent=reinforce", f"env={env_file}:Target", "n_envs=4", "n_episodes=16", "lr=1e-2",
+    rc, run, out = cli.train("agent=reinforce", f"env={TARGET_ENV}:Target", "n_envs=4", "n_episodes=16", "lr=1e-2",
                              "total_steps=4000", "eval_episodes=2")
     assert rc == 0, out
     assert json.loads((run / "summary.json").read_text())["final_eval_return_mean"] > -0.04, out
